@@ -1,0 +1,61 @@
+"""Course checkout: the application factory."""
+
+from __future__ import annotations
+
+import sys
+
+from flask import Flask
+
+from webapp.config import ROOT, ConfigError, check_production, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Builds the app from the environment, then `config` on top (tests pass overrides).
+
+    In production, any setting that would fall back to a dev default stops start-up with
+    a message naming each one (SystemExit, so `flask` commands exit non-zero too).
+    """
+    try:
+        settings = load_config()
+    except ConfigError as exc:
+        raise SystemExit(f"Configuration error: {exc}") from None
+    if config:
+        settings.update(config)
+    problems = check_production(settings)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        print(f"Refusing to start in production with development defaults:\n{lines}", file=sys.stderr)
+        raise SystemExit(2)
+
+    app = Flask(
+        __name__,
+        instance_path=settings["INSTANCE_PATH"],
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(settings)
+
+    from webapp import extensions, logging_setup
+
+    logging_setup.init_app(app)
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    extensions.csrf.init_app(app)
+    extensions.htmx.init_app(app)
+    extensions.limiter.init_app(app)
+
+    from webapp import models  # noqa: F401  (registers the tables)
+    from webapp.auth import init_app as init_auth
+    from webapp.payments import gateway
+    from webapp.sandbox import init_app as init_sandbox
+    from webapp.web import init_app as init_web
+
+    init_auth(app)
+    gateway.init_app(app)
+    init_sandbox(app)
+    init_web(app)
+
+    from webapp.cli import init_app as init_cli
+
+    init_cli(app)
+    return app

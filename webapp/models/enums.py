@@ -1,0 +1,63 @@
+"""Status vocabularies, stored as strings (no native enum types to migrate)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentSessionStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+
+
+OPEN_SESSION_STATUSES = (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING)
+FINAL_SESSION_STATUSES = (
+    PaymentSessionStatus.COMPLETED,
+    PaymentSessionStatus.FAILED,
+    PaymentSessionStatus.CANCELED,
+    PaymentSessionStatus.EXPIRED,
+)
+
+
+class EnrollmentStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
+
+
+class PaymentStatus(StrEnum):
+    PAID = "PAID"
+    FREE = "FREE"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class EnrollmentSource(StrEnum):
+    PURCHASE = "PURCHASE"
+    FREE = "FREE"
+    COUPON = "COUPON"
+    ADMIN_GRANT = "ADMIN_GRANT"
+
+
+class DiscountType(StrEnum):
+    PERCENTAGE = "PERCENTAGE"
+    FIXED = "FIXED"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class StripeEventStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+    IGNORED = "IGNORED"

@@ -1,0 +1,19 @@
+"""Blueprints by audience; each view parses, calls one service, renders."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from webapp.web import catalog, errors, health
+
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(catalog.bp)
+
+    from webapp.services.money import format_money
+
+    app.add_template_filter(format_money, "money")
+    # Live view of registered endpoints, so the layout links only to pages that exist.
+    app.jinja_env.globals["url_endpoints"] = app.view_functions

@@ -1,0 +1,96 @@
+"""Error pages: HTML for pages, `{"error": {...}}` JSON under /api and for JSON clients."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from webapp.extensions import db
+
+log = logging.getLogger("webapp")
+
+TITLES = {
+    400: ("Bad request", "Something in that request wasn't right. Please go back and try again."),
+    401: ("Sign-in required", "Please sign in to continue."),
+    403: ("Not allowed", "Your account doesn't have access to this page."),
+    404: ("Page not found", "We couldn't find that page. It may have moved, or the link may be wrong."),
+    405: ("Method not allowed", "That action isn't available here."),
+    409: ("Conflict", "That action conflicts with the current state. Please reload and try again."),
+    413: ("Too large", "That request was too large."),
+    415: ("Unsupported content type", "Send this request as application/json."),
+    429: ("Too many requests", "You're going a little fast. Please wait a moment and try again."),
+    500: ("Something went wrong", "An unexpected error happened on our side. Nothing was charged twice; please try again."),
+    503: ("Temporarily unavailable", "We can't reach a service we depend on right now. Please try again in a minute."),
+}
+
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def wants_json() -> bool:
+    if request.path.startswith(("/api/", "/webhooks/")) or request.path == "/api":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, message: str | None = None, *, code: str | None = None, details=None):
+    title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
+    message = message or default_message
+    if wants_json():
+        response = jsonify(error={"code": code or CODES.get(status, "error"), "message": message, "details": details or []})
+        response.status_code = status
+        return response
+    if getattr(request, "htmx", False) and request.headers.get("HX-Request"):
+        return render_template("errors/_inline.html", status=status, title=title, message=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        return error_response(400, "Your form expired or was sent from another site. Reload the page and try again.",
+                              code="csrf_failed")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        custom = exc.description if exc.description != type(exc).description else None
+        response = error_response(exc.code or 500, custom)
+        if exc.code == 429:
+            retry_after = getattr(exc, "retry_after", None)
+            resp = response[0] if isinstance(response, tuple) else response
+            if retry_after is not None and hasattr(resp, "headers"):
+                resp.headers["Retry-After"] = str(retry_after)
+        if exc.code == 405 and exc.valid_methods:
+            resp = response[0] if isinstance(response, tuple) else response
+            if hasattr(resp, "headers"):
+                resp.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_down(exc):
+        db.session.rollback()
+        log.error("database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}})
+        return error_response(503)
+
+    @app.errorhandler(InternalServerError)
+    def _internal(exc):
+        db.session.rollback()
+        log.exception("unhandled error", extra={"fields": {"request_id": g.get("request_id")}})
+        return error_response(500)
