@@ -1,0 +1,1 @@
+"""Business services: pricing, checkout, fulfillment, refunds, saved cards, reconciliation."""
