@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from webapp.services.errors import ServiceError
 
@@ -139,6 +139,7 @@ def dev_token_command(user_id, admin, email, name):
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command():
     """Add the demo catalog and coupons (idempotent: existing slugs and codes are kept)."""
     from webapp.services.seed import seed_demo_data

@@ -1,0 +1,197 @@
+"""Shared fixtures: an app per test on SQLite and on PostgreSQL, clients, signed-in users.
+
+Database tests run on both backends through the `app` fixture. PostgreSQL comes from
+TEST_DATABASE_URL (a database of our own is created and dropped), else a throwaway local
+cluster, else the PostgreSQL half is skipped — a failure when REQUIRE_POSTGRES=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+# The suite never talks to real Stripe or Clerk, whatever the developer's shell exports.
+for _name in list(os.environ):
+    if _name.startswith(("STRIPE_", "CLERK_", "MAIL_", "SENTRY_")) or _name in {
+        "DATABASE_URL",
+        "APP_ENV",
+        "APP_URL",
+        "SECRET_KEY",
+        "ADMIN_USER_IDS",
+        "REDIS_URL",
+        "FRONTEND_URL",
+        "INSTANCE_PATH",
+    }:
+        del os.environ[_name]
+
+from pg import PostgresUnavailable, TestDatabase  # noqa: E402
+
+OUTPUT = ROOT / "test-output"
+
+
+def _require(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def output_dir() -> Path:
+    OUTPUT.mkdir(exist_ok=True)
+    return OUTPUT
+
+
+@pytest.fixture(scope="session")
+def postgres_database():
+    try:
+        database = TestDatabase()
+    except (PostgresUnavailable, OSError, Exception) as exc:  # noqa: BLE001 - any reason means "no PostgreSQL"
+        if _require("REQUIRE_POSTGRES"):
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield database
+    database.drop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("sqlite") / "app.db"
+
+
+_migrated: set[str] = set()
+
+
+def _database_url(request, backend: str) -> str:
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_database").url
+    return f"sqlite:///{request.getfixturevalue('sqlite_path')}"
+
+
+def make_app(database_url: str, tmp_path: Path, **overrides):
+    from webapp import create_app
+
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "DATABASE_IS_DEFAULT": False,
+        "SECRET_KEY": "test-secret-key",
+        "INSTANCE_PATH": str(ROOT / "instance" / "test"),
+        "STRIPE_SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'stripe-sandbox.db'}",
+        "STRIPE_SANDBOX_WEBHOOKS": False,
+        "STRIPE_WEBHOOK_SECRETS": ["whsec_test_secret"],
+        "STRIPE_MAX_NETWORK_RETRIES": 2,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "APP_URL": "http://localhost",
+        "APP_ORIGIN": "http://localhost",
+        "CLERK_AUTHORIZED_PARTIES": ["http://localhost"],
+        "SERVER_NAME": "localhost",
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def migrate_once(app) -> None:
+    from flask_migrate import upgrade
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url in _migrated:
+        return
+    with app.app_context():
+        upgrade()
+    _migrated.add(url)
+
+
+def clean_database(app) -> None:
+    from webapp.extensions import db
+
+    with app.app_context():
+        tables = [t for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            db.session.execute(sa.text("PRAGMA foreign_keys=OFF"))
+            for table in tables:
+                db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override in a test module to change the app's configuration."""
+    return {}
+
+
+@pytest.fixture
+def app(request, backend, tmp_path, app_config):
+    app = make_app(_database_url(request, backend), tmp_path, **app_config)
+    migrate_once(app)
+    clean_database(app)
+    yield app
+    from webapp.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_app(request, tmp_path, app_config):
+    """An app on SQLite only, for tests whose subject is not the database."""
+    app = make_app(_database_url(request, "sqlite"), tmp_path, **app_config)
+    migrate_once(app)
+    clean_database(app)
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def token_for(app, user_id: str, *, admin: bool = False, email: str | None = None, name: str | None = None) -> str:
+    from webapp.auth.tokens import issue_dev_token
+
+    return issue_dev_token(app, user_id, email=email or f"{user_id}@example.test", name=name, admin=admin)
+
+
+class Auth:
+    """Signs a test client in as a user by setting the `__session` cookie (a real dev token)."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def sign_in(self, user_id: str = "learner_1", *, admin: bool = False, email: str | None = None) -> str:
+        token = token_for(self.app, user_id, admin=admin, email=email)
+        self.client.set_cookie("__session", token, domain="localhost")
+        return token
+
+    def sign_out(self) -> None:
+        self.client.delete_cookie("__session", domain="localhost")
+
+    def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(self.app, user_id, admin=admin)}"}
+
+
+@pytest.fixture
+def auth(app, client) -> Auth:
+    return Auth(app, client)
