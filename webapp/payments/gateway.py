@@ -1,0 +1,644 @@
+"""The payment gateway: the only module in the project that imports `stripe`.
+
+Contract for callers (the services):
+- Every method takes plain typed values and returns frozen dataclasses, strings or plain
+  dicts — never SDK objects. Nothing here touches the app's database.
+- Money is an integer in the currency's minor unit, currencies are lower-case ISO codes.
+- Methods that create something take an `idempotency_key`; the SDK retries network
+  errors, 409s and 5xx (up to `STRIPE_MAX_NETWORK_RETRIES`) with that same key, so a retry
+  never creates a second object.
+- Failures raise exactly one of:
+  - `PaymentRejected` — Stripe said no to this request (card declined, invalid or
+    conflicting parameters, unknown id as `ResourceMissing`, reused idempotency key as
+    `IdempotencyConflict`). Retrying the same request will fail the same way.
+  - `StripeUnavailable` — network error, 5xx or 429 after the SDK's retries. Retryable later.
+  - `GatewayConfigError` — bad or missing key, insufficient permission. An operator's problem.
+  Each carries `.user_message`, safe to show a learner or admin.
+- `verify_webhook` raises `WebhookSignatureError` (not a GatewayError: nothing to show).
+
+Which Stripe (from configuration, `init_app`):
+- `STRIPE_SECRET_KEY` set → real Stripe (or `STRIPE_API_BASE` with that key, e.g. stripe-mock).
+- `STRIPE_API_BASE` set, no key → a standalone sandbox over HTTP, key `sk_test_sandbox`.
+- neither → the in-process sandbox: `SandboxHTTPClient` hands each request to the sandbox's
+  dispatcher directly — no port, no nested Flask request, works under any server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
+
+import stripe
+from flask import Flask, current_app
+from requests.structures import CaseInsensitiveDict
+
+if TYPE_CHECKING:
+    from webapp.sandbox.core import Sandbox
+
+SANDBOX_API_KEY = "sk_test_sandbox"  # noqa: S105 - the sandbox accepts any sk_test_ key
+
+# -- errors --------------------------------------------------------------------------------
+
+
+class GatewayError(Exception):
+    """Base of every gateway failure. `user_message` is safe to show; str() is for logs."""
+
+    default_user_message = "The payment could not be processed. Please try again."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user_message: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.user_message = user_message or self.default_user_message
+        self.code = code
+        self.param = param
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+class PaymentRejected(GatewayError):
+    """Stripe refused this request (decline, invalid request); retrying won't help."""
+
+    default_user_message = "The payment provider rejected this request."
+
+
+class ResourceMissing(PaymentRejected):
+    """The id is unknown to Stripe (`resource_missing`)."""
+
+    default_user_message = "That payment record could not be found."
+
+
+class IdempotencyConflict(PaymentRejected):
+    """An idempotency key was reused with different parameters (a bug on our side)."""
+
+
+class StripeUnavailable(GatewayError):
+    """Network error, 5xx or rate limit after the SDK's retries; try again later."""
+
+    default_user_message = "The payment provider is temporarily unavailable. Please try again in a moment."
+
+
+class GatewayConfigError(GatewayError):
+    """Authentication or permission failure: the configured key is wrong."""
+
+    default_user_message = "Payments are temporarily unavailable. The site operator has been notified."
+
+
+class WebhookSignatureError(Exception):
+    """The webhook payload or its Stripe-Signature header did not verify (answer 400)."""
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def _id(value: Any) -> str | None:
+    """An id from a field holding an id, an expanded object, or nothing."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _card_of(payment_method: Any) -> dict[str, Any]:
+    return _obj(_obj(payment_method).get("card"))
+
+
+@dataclass(frozen=True)
+class Card:
+    id: str
+    customer_id: str | None
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+
+    @classmethod
+    def from_stripe(cls, pm: dict[str, Any]) -> Card:
+        card = _card_of(pm)
+        return cls(
+            id=pm["id"],
+            customer_id=_id(pm.get("customer")),
+            brand=card.get("brand"),
+            last4=card.get("last4"),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+        )
+
+
+@dataclass(frozen=True)
+class PaymentIntent:
+    id: str
+    status: str
+    amount: int
+    amount_received: int
+    currency: str
+    metadata: dict[str, str]
+    latest_charge: str | None
+    payment_method_id: str | None
+    card_brand: str | None
+    card_last4: str | None
+    customer_id: str | None = None
+
+    @classmethod
+    def from_stripe(cls, pi: dict[str, Any]) -> PaymentIntent:
+        card = _card_of(pi.get("payment_method"))
+        return cls(
+            id=pi["id"],
+            status=pi["status"],
+            amount=pi["amount"],
+            amount_received=pi.get("amount_received") or 0,
+            currency=pi["currency"],
+            metadata=dict(pi.get("metadata") or {}),
+            latest_charge=_id(pi.get("latest_charge")),
+            payment_method_id=_id(pi.get("payment_method")),
+            card_brand=card.get("brand"),
+            card_last4=card.get("last4"),
+            customer_id=_id(pi.get("customer")),
+        )
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    mode: str
+    status: str  # open | complete | expired
+    payment_status: str  # paid | unpaid | no_payment_required
+    amount_total: int | None
+    currency: str | None
+    customer_id: str | None
+    payment_intent_id: str | None
+    setup_intent_id: str | None
+    setup_payment_method_id: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str]
+    expires_at: int
+    card_brand: str | None
+    card_last4: str | None
+    payment_intent_status: str | None
+
+    @classmethod
+    def from_stripe(cls, cs: dict[str, Any]) -> CheckoutSession:
+        """Works on an API response and on a webhook's `data.object` (ids not expanded)."""
+        pi = _obj(cs.get("payment_intent"))
+        si = _obj(cs.get("setup_intent"))
+        card = _card_of(pi.get("payment_method")) or _card_of(si.get("payment_method"))
+        return cls(
+            id=cs["id"],
+            url=cs.get("url"),
+            mode=cs["mode"],
+            status=cs["status"],
+            payment_status=cs["payment_status"],
+            amount_total=cs.get("amount_total"),
+            currency=cs.get("currency"),
+            customer_id=_id(cs.get("customer")),
+            payment_intent_id=_id(cs.get("payment_intent")),
+            setup_intent_id=_id(cs.get("setup_intent")),
+            setup_payment_method_id=_id(si.get("payment_method")),
+            client_reference_id=cs.get("client_reference_id"),
+            metadata=dict(cs.get("metadata") or {}),
+            expires_at=int(cs.get("expires_at") or 0),
+            card_brand=card.get("brand"),
+            card_last4=card.get("last4"),
+            payment_intent_status=pi.get("status"),
+        )
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    amount: int
+    currency: str
+    status: str  # pending | requires_action | succeeded | failed | canceled
+    payment_intent_id: str | None
+    charge_id: str | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    failure_reason: str | None = None
+
+    @classmethod
+    def from_stripe(cls, refund: dict[str, Any]) -> RefundInfo:
+        return cls(
+            id=refund["id"],
+            amount=refund["amount"],
+            currency=refund["currency"],
+            status=refund["status"],
+            payment_intent_id=_id(refund.get("payment_intent")),
+            charge_id=_id(refund.get("charge")),
+            metadata=dict(refund.get("metadata") or {}),
+            failure_reason=refund.get("failure_reason"),
+        )
+
+
+# -- HTTP clients --------------------------------------------------------------------------
+
+
+class _RetryDelayMixin:
+    """Lets configuration replace the SDK's exponential back-off (tests use 0)."""
+
+    retry_delay: float | None = None
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        if self.retry_delay is not None:
+            return self.retry_delay
+        return super()._sleep_time_seconds(num_retries)  # type: ignore[misc]
+
+
+class RequestsHTTPClient(_RetryDelayMixin, stripe.RequestsClient):
+    """The SDK's own requests-based client, with a configurable retry delay."""
+
+    def __init__(self, retry_delay: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.retry_delay = retry_delay
+
+
+class SandboxHTTPClient(_RetryDelayMixin, stripe.HTTPClient):
+    """Hands the SDK's requests to the in-process sandbox: real encoding, no socket.
+
+    A network fault injected into the sandbox surfaces here as the SDK's
+    `APIConnectionError(should_retry=True)`, exactly what a dropped connection gives.
+    """
+
+    name = "stripe-sandbox-in-process"
+
+    def __init__(self, resolve: Callable[[], Sandbox], retry_delay: float | None = None) -> None:
+        super().__init__()
+        self._resolve = resolve
+        self.retry_delay = retry_delay
+
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[bytes, int, CaseInsensitiveDict[str]]:
+        parts = urlsplit(url)
+        path = parts.path
+        path = path[path.index("/v1/"):] if "/v1/" in path else path
+        if isinstance(post_data, str):
+            body = post_data.encode("utf-8")
+        else:
+            body = post_data or b""
+        result = self._resolve().handle_api(method, path, parts.query, dict(headers or {}), body)
+        if result.network_fault:
+            raise stripe.APIConnectionError(
+                "Unexpected error communicating with Stripe (sandbox network fault).", should_retry=True
+            )
+        return result.body, result.status, CaseInsensitiveDict(result.headers)
+
+    def request_stream(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[Any, int, CaseInsensitiveDict[str]]:
+        body, status, headers_ = self.request(method, url, headers, post_data)
+        return io.BytesIO(body), status, headers_
+
+    def close(self) -> None:
+        """Nothing to close: there is no connection."""
+
+
+# -- the gateway ---------------------------------------------------------------------------
+
+
+def _raise_mapped(exc: stripe.StripeError) -> NoReturn:
+    """Turns an SDK exception into the gateway's error vocabulary (see module docstring)."""
+    info = {
+        "code": getattr(exc, "code", None),
+        "param": getattr(exc, "param", None),
+        "http_status": exc.http_status,
+        "request_id": exc.request_id,
+    }
+    message = f"{type(exc).__name__}: {exc.user_message or exc}"
+    if isinstance(exc, stripe.CardError):
+        raise PaymentRejected(message, user_message=exc.user_message, **info) from exc
+    if isinstance(exc, stripe.IdempotencyError):
+        raise IdempotencyConflict(message, **{**info, "code": info["code"] or "idempotency_error"}) from exc
+    if isinstance(exc, stripe.InvalidRequestError):
+        if exc.code == "resource_missing":
+            raise ResourceMissing(message, **info) from exc
+        raise PaymentRejected(message, **info) from exc
+    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+        raise GatewayConfigError(message, **info) from exc
+    if isinstance(exc, (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)):
+        raise StripeUnavailable(message, **info) from exc
+    if exc.http_status is not None and exc.http_status < 500:
+        raise PaymentRejected(message, **info) from exc
+    raise StripeUnavailable(message, **info) from exc
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+class Gateway:
+    """Stripe operations for the services. Thread-safe; one per app."""
+
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        *,
+        webhook_secrets: list[str],
+        webhook_tolerance: int = 300,
+        mode: str = "stripe",
+    ) -> None:
+        self._client = client
+        self._webhook_secrets = list(webhook_secrets)
+        self._tolerance = webhook_tolerance
+        #: "stripe" (real or STRIPE_API_BASE with a real key), "sandbox" (in-process) or
+        #: "sandbox-http" (standalone sandbox at STRIPE_API_BASE).
+        self.mode = mode
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.mode.startswith("sandbox")
+
+    @property
+    def stripe_client(self) -> stripe.StripeClient:
+        """The configured SDK client — for tests that exercise the SDK directly."""
+        return self._client
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return _plain(fn(*args, **kwargs))
+        except stripe.StripeError as exc:
+            _raise_mapped(exc)
+
+    # -- customers -------------------------------------------------------------------------
+    def create_customer(self, *, email: str | None, name: str | None, user_id: str, idempotency_key: str) -> str:
+        """Creates a Stripe customer carrying `metadata.user_id`; returns its id."""
+        params: dict[str, Any] = {"metadata": {"user_id": user_id}}
+        if email:
+            params["email"] = email
+        if name:
+            params["name"] = name
+        customer = self._call(
+            self._client.v1.customers.create, params=params, options={"idempotency_key": idempotency_key}
+        )
+        return customer["id"]
+
+    def set_default_payment_method(self, customer_id: str, pm_id: str | None) -> None:
+        """Sets (or with None clears) the customer's `invoice_settings.default_payment_method`."""
+        self._call(
+            self._client.v1.customers.update,
+            customer_id,
+            params={"invoice_settings": {"default_payment_method": pm_id or ""}},
+        )
+
+    def get_default_payment_method(self, customer_id: str) -> str | None:
+        customer = self._call(self._client.v1.customers.retrieve, customer_id)
+        return _id(_obj(customer.get("invoice_settings")).get("default_payment_method"))
+
+    # -- checkout sessions -----------------------------------------------------------------
+    def create_payment_checkout(
+        self,
+        *,
+        customer_id: str | None,
+        product_name: str,
+        description: str | None,
+        amount: int,
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+        client_reference_id: str,
+        metadata: dict[str, str],
+        expires_at: int,
+        idempotency_key: str,
+        save_cards: bool = True,
+        setup_future_usage: str | None = None,
+    ) -> CheckoutSession:
+        """A hosted Checkout session (mode=payment) for one line item of `amount`.
+
+        `metadata` goes on the session and on its payment intent, so either object (or
+        its events) leads back to our row. `save_cards` offers saving the card for a known
+        customer; `setup_future_usage` ("on_session"/"off_session") saves it always.
+        """
+        product: dict[str, Any] = {"name": product_name}
+        if description:
+            product["description"] = description
+        pi_data: dict[str, Any] = {"metadata": dict(metadata)}
+        if setup_future_usage:
+            pi_data["setup_future_usage"] = setup_future_usage
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {"currency": currency.lower(), "unit_amount": amount, "product_data": product},
+                }
+            ],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": client_reference_id,
+            "metadata": dict(metadata),
+            "payment_intent_data": pi_data,
+            "expires_at": expires_at,
+        }
+        if customer_id:
+            params["customer"] = customer_id
+            if save_cards:
+                params["saved_payment_method_options"] = {"payment_method_save": "enabled"}
+        session = self._call(
+            self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
+        )
+        return CheckoutSession.from_stripe(session)
+
+    def create_setup_checkout(
+        self,
+        *,
+        customer_id: str,
+        currency: str,
+        success_url: str,
+        cancel_url: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """A Checkout session (mode=setup) that saves a card to `customer_id`."""
+        params = {
+            "mode": "setup",
+            "customer": customer_id,
+            "currency": currency.lower(),
+            "payment_method_types": ["card"],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": dict(metadata),
+            "setup_intent_data": {"metadata": dict(metadata)},
+        }
+        session = self._call(
+            self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
+        )
+        return CheckoutSession.from_stripe(session)
+
+    _SESSION_EXPAND = ("payment_intent.payment_method", "setup_intent.payment_method")
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """The session with its payment/setup intent and card expanded."""
+        session = self._call(
+            self._client.v1.checkout.sessions.retrieve, session_id, params={"expand": list(self._SESSION_EXPAND)}
+        )
+        return CheckoutSession.from_stripe(session)
+
+    def expire_checkout_session(self, session_id: str) -> CheckoutSession:
+        """Expires an open session and returns it.
+
+        Stripe answers 400 when the session is no longer open (already complete or
+        expired); that is not a failure for us — the session is re-read and returned, and
+        the caller decides from its `status` (a `complete` one must be fulfilled, not
+        expired). Unknown ids raise `ResourceMissing`.
+        """
+        try:
+            session = _plain(self._client.v1.checkout.sessions.expire(session_id))
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                _raise_mapped(exc)
+            current = self.retrieve_checkout_session(session_id)
+            if current.status == "open":
+                _raise_mapped(exc)
+            return current
+        except stripe.StripeError as exc:
+            _raise_mapped(exc)
+        return CheckoutSession.from_stripe(session)
+
+    def list_checkout_sessions(
+        self, *, customer_id: str | None = None, payment_intent: str | None = None, limit: int = 10
+    ) -> list[CheckoutSession]:
+        """Newest first; filtered by customer and/or payment intent."""
+        params: dict[str, Any] = {"limit": limit, "expand": [f"data.{p}" for p in self._SESSION_EXPAND]}
+        if customer_id:
+            params["customer"] = customer_id
+        if payment_intent:
+            params["payment_intent"] = payment_intent
+        page = self._call(self._client.v1.checkout.sessions.list, params=params)
+        return [CheckoutSession.from_stripe(s) for s in page["data"]]
+
+    # -- payment intents -------------------------------------------------------------------
+    def retrieve_payment_intent(self, pi_id: str) -> PaymentIntent:
+        pi = self._call(self._client.v1.payment_intents.retrieve, pi_id, params={"expand": ["payment_method"]})
+        return PaymentIntent.from_stripe(pi)
+
+    # -- payment methods -------------------------------------------------------------------
+    def list_card_payment_methods(self, customer_id: str) -> list[Card]:
+        page = self._call(
+            self._client.v1.customers.payment_methods.list, customer_id, params={"type": "card", "limit": 100}
+        )
+        return [Card.from_stripe(pm) for pm in page["data"]]
+
+    def retrieve_payment_method(self, pm_id: str) -> Card:
+        return Card.from_stripe(self._call(self._client.v1.payment_methods.retrieve, pm_id))
+
+    def attach_payment_method(self, pm_id: str, customer_id: str) -> Card:
+        """Attaches a card (e.g. created by Stripe.js, or a test token) to the customer."""
+        pm = self._call(self._client.v1.payment_methods.attach, pm_id, params={"customer": customer_id})
+        return Card.from_stripe(pm)
+
+    def detach_payment_method(self, pm_id: str) -> Card:
+        return Card.from_stripe(self._call(self._client.v1.payment_methods.detach, pm_id))
+
+    # -- refunds ---------------------------------------------------------------------------
+    def create_refund(
+        self, *, payment_intent_id: str, amount: int, reason_metadata: dict[str, str], idempotency_key: str
+    ) -> RefundInfo:
+        """Refunds `amount` of the payment intent's charge; Stripe refuses more than remains
+        (`PaymentRejected`, code `amount_too_large` / `charge_already_refunded`)."""
+        refund = self._call(
+            self._client.v1.refunds.create,
+            params={"payment_intent": payment_intent_id, "amount": amount, "metadata": dict(reason_metadata)},
+            options={"idempotency_key": idempotency_key},
+        )
+        return RefundInfo.from_stripe(refund)
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo:
+        return RefundInfo.from_stripe(self._call(self._client.v1.refunds.retrieve, refund_id))
+
+    def list_refunds(self, payment_intent_id: str) -> list[RefundInfo]:
+        page = self._call(
+            self._client.v1.refunds.list, params={"payment_intent": payment_intent_id, "limit": 100}
+        )
+        return [RefundInfo.from_stripe(r) for r in page["data"]]
+
+    # -- events ----------------------------------------------------------------------------
+    def retrieve_event(self, event_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.events.retrieve, event_id)
+
+    def verify_webhook(self, payload: bytes, sig_header: str | None) -> dict[str, Any]:
+        """Verifies the raw body against every configured signing secret (rotation) and the
+        tolerance; returns the event as a plain dict. Raises WebhookSignatureError."""
+        if not sig_header:
+            raise WebhookSignatureError("missing Stripe-Signature header")
+        if not self._webhook_secrets:
+            raise WebhookSignatureError("no webhook signing secret configured")
+        failure = "no secret matched"
+        for secret in self._webhook_secrets:
+            try:
+                stripe.WebhookSignature.verify_header(payload, sig_header, secret, self._tolerance)
+                break
+            except stripe.SignatureVerificationError as exc:
+                failure = str(exc)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise WebhookSignatureError(f"unreadable payload: {exc}") from exc
+        else:
+            raise WebhookSignatureError(failure)
+        try:
+            event = json.loads(payload)
+        except ValueError as exc:
+            raise WebhookSignatureError(f"payload is not JSON: {exc}") from exc
+        if not isinstance(event, dict) or event.get("object") != "event" or "type" not in event:
+            raise WebhookSignatureError("payload is not a Stripe event")
+        return event
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+def build_gateway(app: Flask) -> Gateway:
+    """Chooses real Stripe, a standalone sandbox or the in-process sandbox (module docstring)."""
+    config = app.config
+    key: str | None = config.get("STRIPE_SECRET_KEY")
+    api_base: str | None = config.get("STRIPE_API_BASE")
+    retries = int(config.get("STRIPE_MAX_NETWORK_RETRIES", 2))
+    delay = config.get("STRIPE_NETWORK_RETRY_DELAY")  # None = the SDK's back-off
+    delay = float(delay) if delay is not None else None
+    http_client: stripe.HTTPClient
+    base_addresses: dict[str, str] | None = None
+    if api_base:
+        mode = "stripe" if key else "sandbox-http"
+        http_client = RequestsHTTPClient(retry_delay=delay)
+        base_addresses = {"api": api_base.rstrip("/")}
+    elif key:
+        mode = "stripe"
+        http_client = RequestsHTTPClient(retry_delay=delay)
+    else:
+        mode = "sandbox"
+
+        def resolve() -> Sandbox:
+            return app.extensions["stripe_sandbox"]
+
+        http_client = SandboxHTTPClient(resolve, retry_delay=delay)
+        base_addresses = {"api": str(config.get("APP_URL", "http://sandbox.invalid")).rstrip("/") + "/_sandbox/stripe"}
+    client_kwargs: dict[str, Any] = {"http_client": http_client, "max_network_retries": retries}
+    if base_addresses:
+        client_kwargs["base_addresses"] = base_addresses
+    client = stripe.StripeClient(key or SANDBOX_API_KEY, **client_kwargs)
+    return Gateway(
+        client,
+        webhook_secrets=list(config.get("STRIPE_WEBHOOK_SECRETS") or []),
+        webhook_tolerance=int(config.get("STRIPE_WEBHOOK_TOLERANCE", 300)),
+        mode=mode,
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["gateway"] = build_gateway(app)
+
+
+def get_gateway() -> Gateway:
+    """The current app's gateway."""
+    return current_app.extensions["gateway"]

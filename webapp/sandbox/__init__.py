@@ -1,0 +1,123 @@
+"""The offline Stripe-compatible sandbox (SPEC §6 "Sandbox").
+
+`init_app(app)`:
+- always registers the `flask stripe-sandbox` command group (it refuses to act when
+  `STRIPE_SECRET_KEY` is set);
+- when `STRIPE_SECRET_KEY` is unset, builds the `Sandbox` (`app.extensions["stripe_sandbox"]`)
+  that the gateway's in-process HTTP client talks to, and — unless `PRODUCTION` — mounts the
+  blueprint at `/_sandbox/stripe` (REST API under `/v1`, hosted page `/pay/<cs_id>`, events
+  page `/events`), exempt from CSRF and rate limits because it stands for Stripe's domain.
+
+Test helpers: `inject_faults`, `clear_faults`, `get_sandbox`, `wait_for_deliveries`,
+`settle_session`, `backdate_session`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+
+from webapp.sandbox.core import Sandbox, SandboxSettings, sign_payload
+
+__all__ = [
+    "Sandbox",
+    "SandboxSettings",
+    "backdate_session",
+    "clear_faults",
+    "get_sandbox",
+    "init_app",
+    "inject_faults",
+    "settle_session",
+    "sign_payload",
+    "wait_for_deliveries",
+]
+
+
+def init_app(app: Flask) -> None:
+    from webapp.sandbox.cli import stripe_sandbox_cli
+
+    app.cli.add_command(stripe_sandbox_cli)
+    if app.config.get("STRIPE_SECRET_KEY"):
+        return
+    app.extensions["stripe_sandbox"] = Sandbox(SandboxSettings.from_config(app.config), dispatch_app=app)
+    if app.config.get("PRODUCTION"):
+        return
+    from webapp.extensions import csrf, limiter
+    from webapp.sandbox.views import bp
+
+    csrf.exempt(bp)
+    limiter.exempt(bp)
+    app.register_blueprint(bp)
+
+
+def get_sandbox(app: Flask | None = None) -> Sandbox:
+    """The app's Sandbox; raises RuntimeError when the app talks to real Stripe."""
+    target = app or current_app
+    sandbox = target.extensions.get("stripe_sandbox")
+    if sandbox is None:
+        raise RuntimeError("The Stripe sandbox is not active (STRIPE_SECRET_KEY is set).")
+    return sandbox
+
+
+def _resolve(target: Flask | str) -> Sandbox | str:
+    """A Sandbox for an app or a database URL; the control URL for an http(s) base URL."""
+    if isinstance(target, Flask):
+        return get_sandbox(target)
+    if target.startswith(("http://", "https://")):
+        base = target.rstrip("/")
+        if not urlsplit(base).path.endswith("/_sandbox/stripe"):
+            base += "/_sandbox/stripe"
+        return base + "/_control/faults"
+    config = {"STRIPE_SANDBOX_DATABASE_URL": target}
+    return Sandbox(SandboxSettings.from_config(config))
+
+
+def inject_faults(target: Flask | str, n: int, kind: str) -> None:
+    """Makes the next `n` REST API calls fail: kind "500" (api_error), "429" (rate limit) or
+    "network" (connection error: the in-process client raises the SDK's APIConnectionError;
+    over HTTP the server drops the connection).
+
+    `target` is an app, a sandbox database URL, or the http(s) base URL of a running app or
+    standalone sandbox. Stored in the sandbox database, so it holds across processes.
+    """
+    resolved = _resolve(target)
+    if isinstance(resolved, str):
+        import requests
+
+        response = requests.post(resolved, json={"next": n, "kind": kind}, timeout=10)
+        response.raise_for_status()
+        return
+    resolved.inject_faults(n, kind)
+
+
+def clear_faults(target: Flask | str) -> None:
+    """Cancels pending faults (same targets as `inject_faults`)."""
+    inject_faults(target, 0, "500")
+
+
+def wait_for_deliveries(app: Flask, timeout: float = 10.0) -> bool:
+    """Waits until the app's queued webhook deliveries (and retries) are done."""
+    return get_sandbox(app).wait_for_deliveries(timeout)
+
+
+def settle_session(app: Flask, cs_id: str, *, fail: bool = False) -> dict[str, Any]:
+    """What `flask stripe-sandbox settle` does: settles a bank-transfer session."""
+    from webapp.sandbox import objects as o
+
+    with get_sandbox(app).operation() as ctx:
+        return o.public(o.settle_session(ctx, cs_id, fail=fail))
+
+
+def backdate_session(app: Flask, cs_id: str, *, seconds_ago: int = 1) -> None:
+    """Test helper: moves an open session's `expires_at` into the past (time travel).
+
+    The sandbox expires it (and emits `checkout.session.expired`) on its next read, as
+    Stripe does some time after `expires_at`.
+    """
+    with get_sandbox(app).operation() as ctx:
+        session = ctx.load(cs_id, "checkout.session", "checkout.session")
+        session["expires_at"] = int(time.time()) - seconds_ago
+        ctx.tx.put(session)

@@ -1,0 +1,36 @@
+"""A small Flask app serving only the sandbox (for `flask stripe-sandbox serve`).
+
+Same blueprint, same storage as the embedded sandbox; its hosted pages live at
+`public_url`, and it delivers webhooks over HTTP to `STRIPE_SANDBOX_WEBHOOK_URL` (it serves
+no webhook route itself, so nothing is dispatched in-process).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask
+
+from webapp.sandbox.core import Sandbox, SandboxSettings
+
+
+def create_standalone_app(config: dict[str, Any], *, public_url: str) -> Flask:
+    from webapp.config import ROOT
+
+    app = Flask(
+        "stripe_sandbox",
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(
+        {k: v for k, v in config.items() if k.startswith("STRIPE_") or k in ("APP_URL", "SECRET_KEY")}
+    )
+    app.config.setdefault("SECRET_KEY", secrets.token_hex(16))
+    settings = SandboxSettings.from_config(app.config, base_url=public_url.rstrip("/") + "/_sandbox/stripe")
+    # Not the app's origin: never dispatch in-process from here.
+    app.extensions["stripe_sandbox"] = Sandbox(settings, dispatch_app=None)
+    from webapp.sandbox.views import bp
+
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,316 @@
+"""The sandbox's own storage: one SQLAlchemy engine per database URL, apart from the app's.
+
+Stripe objects are stored whole as JSON blobs keyed by id, with a few indexed columns for
+the lookups the API offers (by type, customer, payment intent). Every API call runs in one
+`Store.transaction()`, and those transactions are serialised across threads *and*
+processes — `BEGIN IMMEDIATE` on SQLite, a transaction-scoped advisory lock on PostgreSQL —
+so read-modify-write operations (paying, refunding, idempotency checks, the fault counter)
+can never interleave. The sandbox is a test double: simplicity and correctness beat
+throughput here.
+
+Tables are created on first use (`checkfirst`), never through the app's migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+# An arbitrary constant naming "the sandbox" for pg_advisory_xact_lock.
+_PG_LOCK_KEY = 0x5354_5250  # "STRP"
+
+metadata = sa.MetaData()
+
+objects = sa.Table(
+    "stripe_sandbox_objects",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("type", sa.String(40), nullable=False, index=True),
+    sa.Column("customer", sa.String(80), index=True),
+    sa.Column("payment_intent", sa.String(80), index=True),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, index=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+idempotency_keys = sa.Table(
+    "stripe_sandbox_idempotency_keys",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+)
+
+events = sa.Table(
+    "stripe_sandbox_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(80), nullable=False, unique=True),
+    sa.Column("type", sa.String(80), nullable=False),
+    sa.Column("created", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+deliveries = sa.Table(
+    "stripe_sandbox_deliveries",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(80), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("attempted_at", sa.Float, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+)
+
+faults = sa.Table(
+    "stripe_sandbox_faults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("remaining", sa.Integer, nullable=False),
+)
+
+FAULT_KINDS = ("500", "429", "network")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """An idempotent request's saved outcome."""
+
+    fingerprint: str
+    status: int
+    body: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    url: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    attempted_at: float
+    duration_ms: int
+
+
+class Tx:
+    """Operations inside one serialised sandbox transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- objects ---------------------------------------------------------------------------
+    def get(self, object_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(sa.select(objects.c.data).where(objects.c.id == object_id)).first()
+        return json.loads(row.data) if row else None
+
+    def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Inserts or replaces `obj` (keyed by obj["id"]); returns it."""
+        values = {
+            "type": obj["object"],
+            "customer": _ref(obj.get("customer")),
+            "payment_intent": _ref(obj.get("payment_intent")),
+            "created": int(obj.get("created") or time.time()),
+            "data": json.dumps(obj, sort_keys=True),
+        }
+        updated = self.conn.execute(
+            objects.update().where(objects.c.id == obj["id"]).values(**values)
+        ).rowcount
+        if not updated:
+            seq = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(objects.c.seq), 0))).scalar_one()
+            self.conn.execute(objects.insert().values(id=obj["id"], seq=seq + 1, **values))
+        return obj
+
+    def list(
+        self,
+        object_type: str,
+        *,
+        customer: str | None = None,
+        payment_intent: str | None = None,
+        limit: int = 10,
+        starting_after: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first, like Stripe; returns (page, has_more)."""
+        query = sa.select(objects.c.data, objects.c.seq).where(objects.c.type == object_type)
+        if customer is not None:
+            query = query.where(objects.c.customer == customer)
+        if payment_intent is not None:
+            query = query.where(objects.c.payment_intent == payment_intent)
+        if starting_after:
+            anchor = self.conn.execute(sa.select(objects.c.seq).where(objects.c.id == starting_after)).scalar()
+            if anchor is not None:
+                query = query.where(objects.c.seq < anchor)
+        rows = self.conn.execute(query.order_by(objects.c.seq.desc()).limit(limit + 1)).all()
+        return [json.loads(r.data) for r in rows[:limit]], len(rows) > limit
+
+    # -- idempotency -----------------------------------------------------------------------
+    def get_idempotent(self, key: str) -> StoredResponse | None:
+        row = self.conn.execute(sa.select(idempotency_keys).where(idempotency_keys.c.key == key)).first()
+        return StoredResponse(row.fingerprint, row.status, row.body) if row else None
+
+    def save_idempotent(self, key: str, fingerprint: str, status: int, body: str) -> None:
+        self.conn.execute(
+            idempotency_keys.insert().values(
+                key=key, fingerprint=fingerprint, status=status, body=body, created=int(time.time())
+            )
+        )
+
+    # -- events ----------------------------------------------------------------------------
+    def add_event(self, evt: dict[str, Any]) -> None:
+        self.conn.execute(
+            events.insert().values(
+                id=evt["id"], type=evt["type"], created=evt["created"], data=json.dumps(evt, sort_keys=True)
+            )
+        )
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(sa.select(events.c.data).where(events.c.id == event_id)).first()
+        return json.loads(row.data) if row else None
+
+    def list_events(self, *, limit: int = 50, type_: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(events.c.data).order_by(events.c.seq.desc()).limit(limit)
+        if type_:
+            query = query.where(events.c.type == type_)
+        return [json.loads(r.data) for r in self.conn.execute(query)]
+
+    def record_delivery(self, d: Delivery) -> None:
+        self.conn.execute(
+            deliveries.insert().values(
+                event_id=d.event_id,
+                url=d.url,
+                attempt=d.attempt,
+                status_code=d.status_code,
+                error=d.error,
+                attempted_at=d.attempted_at,
+                duration_ms=d.duration_ms,
+            )
+        )
+
+    def deliveries_for(self, event_ids: list[str]) -> dict[str, list[Delivery]]:
+        out: dict[str, list[Delivery]] = {eid: [] for eid in event_ids}
+        if not event_ids:
+            return out
+        rows = self.conn.execute(
+            sa.select(deliveries).where(deliveries.c.event_id.in_(event_ids)).order_by(deliveries.c.seq)
+        )
+        for r in rows:
+            out[r.event_id].append(
+                Delivery(r.event_id, r.url, r.attempt, r.status_code, r.error, r.attempted_at, r.duration_ms)
+            )
+        return out
+
+    # -- fault injection -------------------------------------------------------------------
+    def set_faults(self, kind: str, count: int) -> None:
+        self.conn.execute(faults.delete())
+        if count > 0:
+            self.conn.execute(faults.insert().values(id=1, kind=kind, remaining=count))
+
+    def take_fault(self) -> str | None:
+        """Consumes one pending fault, if any, and returns its kind."""
+        row = self.conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
+        if row is None or row.remaining <= 0:
+            return None
+        self.conn.execute(faults.update().where(faults.c.id == 1).values(remaining=row.remaining - 1))
+        return row.kind
+
+    def pending_faults(self) -> tuple[str, int] | None:
+        row = self.conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
+        return (row.kind, row.remaining) if row and row.remaining > 0 else None
+
+
+def _ref(value: Any) -> str | None:
+    """An id from a field that may hold an id or an (expanded) object."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
+
+
+class Store:
+    """Storage bound to one database URL. Thread-safe; share one per URL (see `get_store`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _make_engine(url)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    def ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Two processes creating the tables at once would collide on pg_type.
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                metadata.create_all(conn, checkfirst=True)
+            self._schema_ready = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One serialised transaction: commits on success, rolls back on any exception."""
+        self.ensure_schema()
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            yield Tx(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _make_engine(url: str) -> Engine:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, future=True)
+    memory = parsed.database in (None, "", ":memory:")
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        # One shared connection for an in-memory database, or every connection would see
+        # its own empty database.
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below issue BEGIN itself: pysqlite's implicit BEGIN is
+        # DEFERRED, which lets two writers read the same state and then collide.
+        dbapi_conn.isolation_level = None
+        if not memory:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store(url: str) -> Store:
+    """The process-wide Store for `url` (one engine and pool per database)."""
+    with _stores_lock:
+        store = _stores.get(url)
+        if store is None:
+            store = _stores[url] = Store(url)
+        return store
