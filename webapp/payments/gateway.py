@@ -284,7 +284,7 @@ class SandboxHTTPClient(_RetryDelayMixin, stripe.HTTPClient):
     ) -> tuple[bytes, int, CaseInsensitiveDict[str]]:
         parts = urlsplit(url)
         path = parts.path
-        path = path[path.index("/v1/"):] if "/v1/" in path else path
+        path = path[path.index("/v1/") :] if "/v1/" in path else path
         if isinstance(post_data, str):
             body = post_data.encode("utf-8")
         else:
@@ -559,9 +559,7 @@ class Gateway:
         return RefundInfo.from_stripe(self._call(self._client.v1.refunds.retrieve, refund_id))
 
     def list_refunds(self, payment_intent_id: str) -> list[RefundInfo]:
-        page = self._call(
-            self._client.v1.refunds.list, params={"payment_intent": payment_intent_id, "limit": 100}
-        )
+        page = self._call(self._client.v1.refunds.list, params={"payment_intent": payment_intent_id, "limit": 100})
         return [RefundInfo.from_stripe(r) for r in page["data"]]
 
     # -- events ----------------------------------------------------------------------------

@@ -46,8 +46,9 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
 
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> ApiResponse:
-    return ApiResponse(status, json.dumps(payload, indent=2).encode(), {"Content-Type": "application/json",
-                                                                       **(headers or {})})
+    return ApiResponse(
+        status, json.dumps(payload, indent=2).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def _expand_list(params: dict[str, Any]) -> list[str]:
@@ -79,32 +80,63 @@ def handle_api(
     if fault == "500":
         return _json(500, {"error": {"type": "api_error", "message": "An unknown error occurred (sandbox fault)."}})
     if fault == "429":
-        return _json(429, {"error": {"type": "invalid_request_error", "code": "rate_limit",
-                                     "message": "Too many requests hit the API too quickly (sandbox fault)."}})
+        return _json(
+            429,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "rate_limit",
+                    "message": "Too many requests hit the API too quickly (sandbox fault).",
+                }
+            },
+        )
 
     auth = _header(headers, "Authorization") or ""
     api_key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     if not api_key:
-        return _json(401, {"error": {"type": "invalid_request_error", "message":
-                                     "You did not provide an API key. Provide it in the Authorization header "
-                                     "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."}})
+        return _json(
+            401,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": "You did not provide an API key. Provide it in the Authorization header "
+                    "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+                }
+            },
+        )
     if not api_key.startswith("sk_test_"):
         shown = api_key[:8] + "*" * 8 + api_key[-4:] if len(api_key) > 12 else "*" * len(api_key)
-        return _json(401, {"error": {"type": "invalid_request_error", "code": "api_key_invalid",
-                                     "message": f"Invalid API Key provided: {shown}. The Stripe sandbox "
-                                                "only accepts test-mode secret keys (sk_test_...)."}})
+        return _json(
+            401,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "api_key_invalid",
+                    "message": f"Invalid API Key provided: {shown}. The Stripe sandbox "
+                    "only accepts test-mode secret keys (sk_test_...).",
+                }
+            },
+        )
 
     handler, match = _match(method, path)
     if handler is None:
-        return _json(404, {"error": {"type": "invalid_request_error", "message":
-                                     f"Unrecognized request URL ({method}: {path}). Please see "
-                                     "https://stripe.com/docs or we can help at https://support.stripe.com/."}})
+        return _json(
+            404,
+            {
+                "error": {
+                    "type": "invalid_request_error",
+                    "message": f"Unrecognized request URL ({method}: {path}). Please see "
+                    "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+                }
+            },
+        )
     try:
         text = body.decode("utf-8") if method == "POST" else query
         params = parse_form(text)
     except (UnicodeDecodeError, ParamError) as exc:
-        return _json(400, {"error": {"type": "invalid_request_error", "message": str(exc),
-                                     "param": getattr(exc, "param", None)}})
+        return _json(
+            400, {"error": {"type": "invalid_request_error", "message": str(exc), "param": getattr(exc, "param", None)}}
+        )
 
     request_id = o.new_id("req_", 14)
     idem_key = _header(headers, "Idempotency-Key") if method == "POST" else None
@@ -113,9 +145,7 @@ def handle_api(
         base["Idempotency-Key"] = idem_key
     # Stripe scopes keys per account; hashing the API key in keeps two test keys apart.
     scoped_key = hashlib.sha256(f"{api_key}\0{idem_key}".encode()).hexdigest() if idem_key else None
-    fingerprint = hashlib.sha256(
-        json.dumps([method, path, params], sort_keys=True).encode()
-    ).hexdigest()
+    fingerprint = hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
 
     try:
         with sandbox.operation(request_id=request_id, idempotency_key=idem_key) as ctx:
@@ -130,8 +160,11 @@ def handle_api(
                             "execute a different request.",
                             type_="idempotency_error",
                         )
-                    return ApiResponse(stored.status, stored.body.encode(),
-                                       {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base})
+                    return ApiResponse(
+                        stored.status,
+                        stored.body.encode(),
+                        {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base},
+                    )
             result = handler(ctx, params, match, path)
             response = _json(200, result, base)
             if scoped_key:
@@ -190,8 +223,10 @@ def _create_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path:
 @route("GET", "/checkout/sessions")
 def _list_sessions(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     result = o.list_sessions(ctx, params, path)
-    result["data"] = [_render(ctx, s, {"expand": [p[5:] for p in _expand_list(params) if p.startswith("data.")]})
-                      for s in result["data"]]
+    result["data"] = [
+        _render(ctx, s, {"expand": [p[5:] for p in _expand_list(params) if p.startswith("data.")]})
+        for s in result["data"]
+    ]
     return result
 
 

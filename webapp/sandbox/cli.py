@@ -73,8 +73,9 @@ def resend(event_id: str) -> None:
         raise click.ClickException(f"No such event: {event_id}")
     result = sandbox.deliver_now(event_id)
     outcome = result.status_code if result.status_code is not None else "no response"
-    click.echo(f"{event_id} -> {result.url}: {outcome}{' ' + result.error if result.error else ''}"
-               f" ({result.duration_ms} ms)")
+    click.echo(
+        f"{event_id} -> {result.url}: {outcome}{' ' + result.error if result.error else ''} ({result.duration_ms} ms)"
+    )
     if result.status_code is None or result.status_code >= 300:
         raise SystemExit(1)
 

@@ -18,18 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.sandbox.store import Tx
+from webapp.services.money import format_money, minimum_charge
 
 API_VERSION = "2026-10-28.endive"  # what the pinned SDK (16.1) sends and expects
 
 _ALPHABET = string.ascii_letters + string.digits
-
-# Stripe's minimum charge per currency, in minor units (docs: "Minimum and maximum
-# charge amounts"). Currencies not listed fall back to 50 minor units.
-MINIMUM_CHARGE = {
-    "usd": 50, "eur": 50, "gbp": 30, "jpy": 50, "cad": 50, "aud": 50, "chf": 50, "nzd": 50,
-    "sgd": 50, "hkd": 400, "sek": 300, "nok": 300, "dkk": 250, "pln": 200, "czk": 1500,
-    "huf": 17500, "mxn": 1000, "inr": 50, "brl": 50, "thb": 1000, "myr": 200, "aed": 200,
-}
 
 # number -> (brand, funding, decline code or None)
 TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
@@ -59,9 +52,7 @@ DECLINE_MESSAGES = {
     "lost_card": "Your card was declined.",
     "expired_card": "Your card has expired.",
     "incorrect_number": "Your card number is incorrect.",
-    "not_a_test_card": (
-        "Your card was declined. This is the sandbox: use a test card such as 4242 4242 4242 4242."
-    ),
+    "not_a_test_card": ("Your card was declined. This is the sandbox: use a test card such as 4242 4242 4242 4242."),
 }
 
 
@@ -102,9 +93,7 @@ def invalid(message: str, *, param: str | None = None, code: str | None = None) 
 
 
 def missing(kind: str, object_id: str, param: str = "id") -> StripeAPIError:
-    return StripeAPIError(
-        404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
-    )
+    return StripeAPIError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 def new_id(prefix: str, length: int = 24) -> str:
@@ -551,11 +540,10 @@ def _fill_payment_session(ctx: Ctx, session: dict[str, Any], params: dict[str, A
             }
         )
     assert currency is not None
-    minimum = MINIMUM_CHARGE.get(currency, 50)
+    minimum = minimum_charge(currency)
     if 0 < total < minimum:
         raise invalid(
-            f"The Checkout Session's total amount due must add up to at least {minimum} minor units "
-            f"of {currency}.",
+            f"The Checkout Session's total amount due must add up to at least {format_money(minimum, currency)}",
             param="line_items",
         )
     if total == 0:
@@ -585,8 +573,9 @@ def _fill_setup_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any
     if params.get("currency") not in (None, ""):
         session["currency"] = as_currency(params["currency"])
     si_data = params.get("setup_intent_data") or {}
-    metadata = as_metadata(si_data.get("metadata") if isinstance(si_data, dict) else None,
-                           "setup_intent_data[metadata]")
+    metadata = as_metadata(
+        si_data.get("metadata") if isinstance(si_data, dict) else None, "setup_intent_data[metadata]"
+    )
     setup_intent = {
         "id": new_id("seti_"),
         "object": "setup_intent",
@@ -762,8 +751,14 @@ def _charge(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
 def _succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str, Any]) -> None:
     charge = _charge(ctx, pi, pm)
     ctx.tx.put(charge)
-    pi.update(status="succeeded", amount_received=pi["amount"], latest_charge=charge["id"],
-              payment_method=pm["id"], last_payment_error=None, next_action=None)
+    pi.update(
+        status="succeeded",
+        amount_received=pi["amount"],
+        latest_charge=charge["id"],
+        payment_method=pm["id"],
+        last_payment_error=None,
+        next_action=None,
+    )
     ctx.tx.put(pi)
     session["payment_status"] = "paid"
     ctx.emit("charge.succeeded", charge)
@@ -854,13 +849,21 @@ def _complete_setup(
     assert setup_intent is not None
     if decline:
         message = DECLINE_MESSAGES[decline]
-        setup_intent["last_setup_error"] = {"code": "card_declined", "decline_code": decline,
-                                            "message": message, "type": "card_error"}
+        setup_intent["last_setup_error"] = {
+            "code": "card_declined",
+            "decline_code": decline,
+            "message": message,
+            "type": "card_error",
+        }
         ctx.tx.put(setup_intent)
         ctx.emit("setup_intent.setup_failed", setup_intent)
         return PayOutcome(session, message, decline)
     pm = build_card_payment_method(
-        ctx, number, exp_month=exp_month, exp_year=exp_year, customer=session.get("customer"),
+        ctx,
+        number,
+        exp_month=exp_month,
+        exp_year=exp_year,
+        customer=session.get("customer"),
         allow_redisplay="always",
     )
     ctx.tx.put(pm)
@@ -913,8 +916,12 @@ def settle_session(ctx: Ctx, cs_id: str, *, fail: bool = False) -> dict[str, Any
     """Settles a bank-transfer session: async_payment_succeeded, or _failed with `fail`."""
     session = load_session(ctx, cs_id)
     pi = ctx.tx.get(session.get("payment_intent") or "")
-    if session["status"] != "complete" or session["payment_status"] != "unpaid" or not pi \
-            or pi["status"] != "processing":
+    if (
+        session["status"] != "complete"
+        or session["payment_status"] != "unpaid"
+        or not pi
+        or pi["status"] != "processing"
+    ):
         raise invalid(
             f"Checkout Session {cs_id} is not awaiting an asynchronous payment "
             f"(status {session['status']}, payment_status {session['payment_status']}).",
@@ -923,8 +930,11 @@ def settle_session(ctx: Ctx, cs_id: str, *, fail: bool = False) -> dict[str, Any
     if fail:
         pi.update(
             status="requires_payment_method",
-            last_payment_error={"code": "payment_method_customer_decline", "message": "The bank transfer failed.",
-                                "type": "card_error"},
+            last_payment_error={
+                "code": "payment_method_customer_decline",
+                "message": "The bank transfer failed.",
+                "type": "card_error",
+            },
         )
         ctx.tx.put(pi)
         ctx.emit("payment_intent.payment_failed", pi)
@@ -951,14 +961,6 @@ def success_url_for(session: dict[str, Any]) -> str:
 # -- refunds -------------------------------------------------------------------------------
 
 
-def _money(amount: int, currency: str) -> str:
-    # Stripe's message format; zero-decimal currencies are rare here and only cosmetic.
-    if currency in ("jpy", "krw", "vnd", "clp", "pyg", "ugx", "xaf", "xof"):
-        return f"{amount} {currency.upper()}"
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, currency.upper() + " ")
-    return f"{symbol}{amount / 100:.2f}"
-
-
 def create_refund(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     pi_id = as_str(params.get("payment_intent"), "payment_intent")
     charge_id = as_str(params.get("charge"), "charge")
@@ -983,8 +985,8 @@ def create_refund(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         amount = as_int(params["amount"], "amount", minimum=1)
     if amount > remaining:
         raise invalid(
-            f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded amount on "
-            f"charge ({_money(remaining, charge['currency'])})",
+            f"Refund amount ({format_money(amount, charge['currency'])}) is greater than unrefunded amount on "
+            f"charge ({format_money(remaining, charge['currency'])})",
             param="amount",
             code="amount_too_large",
         )

@@ -23,9 +23,7 @@ def create_standalone_app(config: dict[str, Any], *, public_url: str) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.update(
-        {k: v for k, v in config.items() if k.startswith("STRIPE_") or k in ("APP_URL", "SECRET_KEY")}
-    )
+    app.config.update({k: v for k, v in config.items() if k.startswith("STRIPE_") or k in ("APP_URL", "SECRET_KEY")})
     app.config.setdefault("SECRET_KEY", secrets.token_hex(16))
     settings = SandboxSettings.from_config(app.config, base_url=public_url.rstrip("/") + "/_sandbox/stripe")
     # Not the app's origin: never dispatch in-process from here.

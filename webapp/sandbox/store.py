@@ -127,9 +127,7 @@ class Tx:
             "created": int(obj.get("created") or time.time()),
             "data": json.dumps(obj, sort_keys=True),
         }
-        updated = self.conn.execute(
-            objects.update().where(objects.c.id == obj["id"]).values(**values)
-        ).rowcount
+        updated = self.conn.execute(objects.update().where(objects.c.id == obj["id"]).values(**values)).rowcount
         if not updated:
             seq = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(objects.c.seq), 0))).scalar_one()
             self.conn.execute(objects.insert().values(id=obj["id"], seq=seq + 1, **values))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from babel.numbers import format_currency, get_currency_precision
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
 from webapp.sandbox import objects as o
 from webapp.sandbox.core import Sandbox
+from webapp.services.money import format_money
 
 bp = Blueprint("stripe_sandbox", __name__, url_prefix="/_sandbox/stripe")
 
@@ -81,8 +81,7 @@ def control_faults() -> Response:
 def format_amount(amount: int | None, currency: str | None) -> str:
     if amount is None or not currency:
         return ""
-    digits = get_currency_precision(currency.upper())
-    return format_currency(amount / (10**digits), currency.upper(), locale="en_US")
+    return format_money(amount, currency)
 
 
 def _session_view(session: dict[str, Any]) -> dict[str, Any]:
