@@ -178,6 +178,7 @@ def upgrade():
     sa.Column('coupon_code', sa.String(length=64), nullable=True),
     sa.Column('stripe_session_id', sa.String(length=255), nullable=True),
     sa.Column('stripe_customer_id', sa.String(length=255), nullable=True),
+    sa.Column('checkout_url', sa.Text(), nullable=True),
     sa.Column('payment_intent_id', sa.String(length=255), nullable=True),
     sa.Column('enrollment_id', sa.String(length=32), nullable=True),
     sa.Column('metadata', sa.JSON(), nullable=True),

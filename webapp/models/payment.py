@@ -41,6 +41,7 @@ class PaymentSession(db.Model):
     coupon_code: Mapped[str | None] = mapped_column(sa.String(64))
     stripe_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255))
+    checkout_url: Mapped[str | None] = mapped_column(sa.Text)
     payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     enrollment_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("enrollments.id", use_alter=True, ondelete="SET NULL"), index=True

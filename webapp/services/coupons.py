@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Coupon, Course
-from webapp.models.enums import DiscountType
-from webapp.services.errors import ValidationFailed
+from webapp.models.enums import DiscountType, PaymentSessionStatus
+from webapp.services.errors import ServiceError, ValidationFailed
 from webapp.services.money import is_supported
+from webapp.services.pricing import CouponTerms, PriceBreakdown, PricingError, evaluate_coupon
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,63}$")
 
@@ -148,3 +149,108 @@ def create_coupon(
         db.session.rollback()
         raise ValidationFailed(f"A coupon with code {normalized!r} already exists.", field="code") from None
     return coupon
+
+
+class CouponRefused(ServiceError):
+    """The code cannot be used for this checkout; `code` names the reason, the message says it."""
+
+    status = 400
+
+
+REFUSALS = {
+    "unknown": "We don't recognise that coupon code.",
+    "inactive": "That coupon is no longer active.",
+    "not_yet_valid": "That coupon isn't valid yet.",
+    "expired": "That coupon has expired.",
+    "used_up": "That coupon has been fully redeemed.",
+    "not_for_course": "That coupon doesn't apply to this course.",
+    "per_user_limit": "You've already used that coupon the maximum number of times.",
+}
+
+
+def _refuse(reason: str, message: str | None = None) -> CouponRefused:
+    return CouponRefused(message or REFUSALS[reason], code=reason, field="code")
+
+
+def terms_of(coupon: Coupon) -> CouponTerms:
+    return CouponTerms(
+        discount_type=coupon.discount_type,
+        value=Decimal(coupon.discount_value),
+        currency=coupon.currency,
+        maximum_discount=coupon.maximum_discount,
+        minimum_amount=coupon.minimum_amount,
+    )
+
+
+def held_uses(coupon_id: str, *, now: datetime, exclude_session_id: str | None = None) -> int:
+    """Uses held by open checkouts: PENDING payment sessions that have not expired yet."""
+    from webapp.models import PaymentSession
+
+    query = sa.select(sa.func.count()).where(
+        PaymentSession.coupon_id == coupon_id,
+        PaymentSession.status == PaymentSessionStatus.PENDING,
+        PaymentSession.expires_at > now,
+    )
+    if exclude_session_id:
+        query = query.where(PaymentSession.id != exclude_session_id)
+    return db.session.scalar(query) or 0
+
+
+def uses_by_user(coupon_id: str, user_id: str, *, now: datetime, exclude_session_id: str | None = None) -> int:
+    """Completed uses plus open holds of one learner."""
+    from webapp.models import PaymentSession
+
+    query = sa.select(sa.func.count()).where(
+        PaymentSession.coupon_id == coupon_id,
+        PaymentSession.user_id == user_id,
+        sa.or_(
+            PaymentSession.status == PaymentSessionStatus.COMPLETED,
+            sa.and_(PaymentSession.status == PaymentSessionStatus.PENDING, PaymentSession.expires_at > now),
+        ),
+    )
+    if exclude_session_id:
+        query = query.where(PaymentSession.id != exclude_session_id)
+    return db.session.scalar(query) or 0
+
+
+def assess_coupon(
+    raw_code: str | None,
+    *,
+    course: Course,
+    user_id: str | None,
+    now: datetime,
+    for_update: bool = False,
+    exclude_session_id: str | None = None,
+) -> tuple[Coupon, PriceBreakdown]:
+    """The coupon and the price it gives for this course and learner, or CouponRefused.
+
+    Checks in the order a learner would want to hear them: existence, active, dates,
+    course, per-course price rules (minimum amount, currency, Stripe's minimum charge),
+    then availability (max uses counting open holds, per-learner limit). With
+    `for_update` the coupon row is locked (PostgreSQL) so concurrent checkouts see each
+    other's holds.
+    """
+    coupon = find_coupon(raw_code, for_update=for_update)
+    if coupon is None:
+        raise _refuse("unknown")
+    if not coupon.is_active:
+        raise _refuse("inactive")
+    if coupon.valid_from and now < coupon.valid_from:
+        raise _refuse("not_yet_valid", f"That coupon is valid from {coupon.valid_from:%d %b %Y %H:%M} UTC.")
+    if coupon.valid_until and now > coupon.valid_until:
+        raise _refuse("expired")
+    applicable = coupon.applicable_course_ids
+    if applicable and course.id not in applicable:
+        raise _refuse("not_for_course")
+    try:
+        breakdown = evaluate_coupon(course.price, course.currency, terms_of(coupon))
+    except PricingError as exc:
+        raise CouponRefused(str(exc), code=exc.reason, field="code") from None
+    if coupon.max_uses is not None:
+        taken = coupon.current_uses + held_uses(coupon.id, now=now, exclude_session_id=exclude_session_id)
+        if taken >= coupon.max_uses:
+            raise _refuse("used_up")
+    if coupon.max_uses_per_user is not None and user_id is not None:
+        if uses_by_user(coupon.id, user_id, now=now, exclude_session_id=exclude_session_id) >= coupon.max_uses_per_user:
+            raise _refuse("per_user_limit")
+    return coupon, breakdown

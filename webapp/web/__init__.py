@@ -6,11 +6,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from webapp.web import api, catalog, errors, health
+    from webapp.web import api, catalog, checkout, errors, health, payment
 
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(catalog.bp)
+    app.register_blueprint(checkout.bp)
+    app.register_blueprint(payment.bp)
     app.register_blueprint(api.bp)
 
     from webapp.services.money import format_money

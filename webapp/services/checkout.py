@@ -1,0 +1,357 @@
+"""Checkout: quoting a price, opening a Stripe Checkout Session, cancelling and expiring it.
+
+What may move money: nothing here charges. `create_checkout` asks Stripe to open a hosted
+payment page for the server's price; money moves only when the learner pays there, and
+`fulfillment.fulfill_checkout` is the one place that turns a paid session into access.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
+from webapp.models.base import new_id, utcnow
+from webapp.models.enums import PaymentSessionStatus
+from webapp.payments.gateway import GatewayError, PaymentRejected, StripeUnavailable, get_gateway
+from webapp.services import audit
+from webapp.services.catalog import ACCESS_STATUSES
+from webapp.services.coupons import assess_coupon
+from webapp.services.errors import Conflict, NotFound, PaymentProviderUnavailable, ServiceError
+from webapp.services.pricing import PriceBreakdown, price_breakdown
+
+log = logging.getLogger("webapp")
+
+# Stripe refuses an `expires_at` under 30 minutes away; a request that takes a moment must
+# not push ours under the line.
+EXPIRY_BUFFER = timedelta(minutes=2)
+
+UNAVAILABLE_MESSAGE = (
+    "We couldn't reach our payment provider, so nothing was charged. Please try again in a minute."
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    course: Course
+    breakdown: PriceBreakdown
+    coupon: Coupon | None
+    held_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutStarted:
+    """Where to send the learner: Stripe's page, or (free) straight to the success page."""
+
+    payment_session: PaymentSession
+    redirect_url: str | None
+    enrolled_without_payment: bool = False
+    reused: bool = False
+
+
+def _gateway_failure(exc: GatewayError) -> ServiceError:
+    if isinstance(exc, PaymentRejected):
+        log.warning("stripe refused a request", extra={"fields": {"code": getattr(exc, "code", None)}})
+        return ServiceError("Our payment provider refused this checkout. Please try again or contact support.",
+                            code="payment_provider_refused")
+    if not isinstance(exc, StripeUnavailable):
+        log.error("stripe configuration error", extra={"fields": {"error": type(exc).__name__}})
+    return PaymentProviderUnavailable(UNAVAILABLE_MESSAGE)
+
+
+def is_enrolled(user_id: str, course_id: str) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(Enrollment.id).where(
+                Enrollment.user_id == user_id,
+                Enrollment.course_id == course_id,
+                Enrollment.status.in_(ACCESS_STATUSES),
+            )
+        )
+        is not None
+    )
+
+
+def open_session_for(user_id: str, course_id: str, *, now: datetime) -> PaymentSession | None:
+    """The learner's own unexpired PENDING checkout for this course, if any."""
+    return db.session.scalar(
+        sa.select(PaymentSession)
+        .where(
+            PaymentSession.user_id == user_id,
+            PaymentSession.course_id == course_id,
+            PaymentSession.status == PaymentSessionStatus.PENDING,
+            PaymentSession.expires_at > now,
+            PaymentSession.stripe_session_id.is_not(None),
+        )
+        .order_by(PaymentSession.created_at.desc())
+        .limit(1)
+    )
+
+
+def quote(course: Course, *, user_id: str | None, raw_code: str | None) -> Quote:
+    """The price breakdown for this course with an optional coupon (CouponRefused if it can't apply)."""
+    now = utcnow()
+    if not raw_code or not raw_code.strip():
+        return Quote(course, price_breakdown(course.price, course.currency, None), None)
+    open_session = open_session_for(user_id, course.id, now=now) if user_id else None
+    exclude = open_session.id if open_session else None
+    coupon, breakdown = assess_coupon(raw_code, course=course, user_id=user_id, now=now, exclude_session_id=exclude)
+    held_until = open_session.expires_at if open_session and open_session.coupon_id == coupon.id else None
+    return Quote(course, breakdown, coupon, held_until)
+
+
+def _lock_user(user_id: str) -> User:
+    user = db.session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise NotFound("Unknown user.")
+    return user
+
+
+def ensure_stripe_customer(user: User) -> str:
+    """The user's Stripe customer id, created once.
+
+    Called with the user row locked, so two first checkouts of one learner in two
+    processes create one customer; the idempotency key guards the same race at Stripe.
+    """
+    if user.stripe_customer_id:
+        return user.stripe_customer_id
+    customer_id = get_gateway().create_customer(
+        email=user.email, name=user.name, user_id=user.id, idempotency_key=f"customer-{user.id}"
+    )
+    user.stripe_customer_id = customer_id
+    return customer_id
+
+
+def success_url() -> str:
+    return f"{current_app.config['APP_URL']}/payment/success?session_id={{CHECKOUT_SESSION_ID}}"
+
+
+def cancel_url() -> str:
+    return f"{current_app.config['APP_URL']}/payment/cancel?session_id={{CHECKOUT_SESSION_ID}}"
+
+
+def create_checkout(
+    *,
+    user_id: str,
+    course: Course,
+    raw_code: str | None,
+    metadata: dict | None = None,
+    return_url: str | None = None,
+    cancel_to: str | None = None,
+) -> CheckoutStarted:
+    """Opens (or reuses) the learner's checkout for `course` at the server's price.
+
+    One transaction: the learner's row is locked (one checkout at a time per learner, one
+    Stripe customer), then the coupon row (holds are counted under the lock, so `max_uses`
+    holds across processes), then the PENDING row is written and the Stripe session
+    created with the row id as idempotency key. If Stripe fails the transaction rolls
+    back: no PENDING row without a Stripe session, no coupon held.
+
+    Refuses with Conflict when the learner already has access (no Stripe call). A total
+    of 0 enrolls at once without Stripe.
+    """
+    from webapp.services.fulfillment import enroll_without_payment
+
+    now = utcnow()
+    code = raw_code.strip() if raw_code and raw_code.strip() else None
+    try:
+        user = _lock_user(user_id)
+        if is_enrolled(user_id, course.id):
+            raise Conflict("You're already enrolled in this course.", code="already_enrolled")
+        existing = open_session_for(user_id, course.id, now=now)
+        coupon: Coupon | None = None
+        if code:
+            coupon, breakdown = assess_coupon(
+                code, course=course, user_id=user_id, now=now, for_update=True,
+                exclude_session_id=existing.id if existing else None,
+            )
+        else:
+            breakdown = price_breakdown(course.price, course.currency, None)
+        if existing and existing.coupon_id == (coupon.id if coupon else None) and existing.checkout_url and (
+            return_url is None and cancel_to is None
+        ):
+            db.session.commit()
+            return CheckoutStarted(existing, existing.checkout_url, reused=True)
+
+        if breakdown.total == 0:
+            session = enroll_without_payment(user=user, course=course, coupon=coupon, breakdown=breakdown,
+                                             metadata=metadata)
+            _supersede_open_sessions(user_id, course.id, keep=session.id)
+            db.session.commit()
+            return CheckoutStarted(session, None, enrolled_without_payment=True)
+
+        customer_id = ensure_stripe_customer(user)
+        expires_at = now + timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER
+        session = PaymentSession(
+            id=new_id(),
+            user_id=user_id,
+            course_id=course.id,
+            status=PaymentSessionStatus.PENDING,
+            amount=breakdown.original,
+            currency=course.currency,
+            discount_amount=breakdown.discount,
+            final_amount=breakdown.total,
+            coupon_id=coupon.id if coupon else None,
+            coupon_code=coupon.code if coupon else None,
+            stripe_customer_id=customer_id,
+            metadata_=metadata or {},
+            expires_at=expires_at.replace(microsecond=0),
+        )
+        session.idempotency_key = f"checkout-{session.id}"
+        db.session.add(session)
+        db.session.flush()
+        stripe_metadata = {
+            "payment_session_id": session.id,
+            "user_id": user_id,
+            "course_id": course.id,
+            "coupon_code": session.coupon_code or "",
+        }
+        started = get_gateway().create_payment_checkout(
+            customer_id=customer_id,
+            product_name=course.title,
+            description=course.short_description or None,
+            amount=breakdown.total,
+            currency=course.currency,
+            success_url=return_url or success_url(),
+            cancel_url=cancel_to or cancel_url(),
+            client_reference_id=session.id,
+            metadata=stripe_metadata,
+            expires_at=int(session.expires_at.timestamp()),
+            idempotency_key=session.idempotency_key,
+        )
+        session.stripe_session_id = started.id
+        session.checkout_url = started.url
+        audit.record(
+            "payment_session.created",
+            entity_type="payment_session",
+            entity_id=session.id,
+            actor=user_id,
+            payment_session_id=session.id,
+            stripe_session_id=started.id,
+            amount=breakdown.total,
+            currency=course.currency,
+            coupon_code=session.coupon_code,
+        )
+        _supersede_open_sessions(user_id, course.id, keep=session.id)
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        raise _gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    return CheckoutStarted(session, started.url)
+
+
+def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None:
+    """Cancels the learner's other open checkouts for this course (a changed coupon, say).
+
+    They are expired at Stripe best-effort; if one is paid anyway, fulfillment still honours
+    the payment (money taken is never ignored).
+    """
+    others = db.session.scalars(
+        sa.select(PaymentSession).where(
+            PaymentSession.user_id == user_id,
+            PaymentSession.course_id == course_id,
+            PaymentSession.status == PaymentSessionStatus.PENDING,
+            PaymentSession.id != keep,
+        )
+    ).all()
+    for other in others:
+        other.status = PaymentSessionStatus.CANCELED
+        audit.record("payment_session.superseded", entity_type="payment_session", entity_id=other.id,
+                     actor=user_id, payment_session_id=other.id, replaced_by=keep)
+        if other.stripe_session_id:
+            try:
+                get_gateway().expire_checkout_session(other.stripe_session_id)
+            except GatewayError:
+                log.warning("could not expire superseded session",
+                            extra={"fields": {"payment_session_id": other.id}})
+
+
+def session_for_owner(stripe_session_id: str | None, user_id: str) -> PaymentSession:
+    """The payment session with this Stripe id if it belongs to the user; NotFound otherwise."""
+    if not stripe_session_id or len(stripe_session_id) > 255:
+        raise NotFound("We couldn't find that checkout.")
+    # Free checkouts never reach Stripe: they are addressed by our own id.
+    column = PaymentSession.stripe_session_id if stripe_session_id.startswith("cs_") else PaymentSession.id
+    session = db.session.scalar(sa.select(PaymentSession).where(column == stripe_session_id))
+    if session is None or session.user_id != user_id:
+        raise NotFound("We couldn't find that checkout.")
+    return session
+
+
+def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSession:
+    """The learner came back from Stripe without paying: CANCELED, expired at Stripe, hold released.
+
+    Idempotent; a session that is no longer PENDING is left as it is (a completed one
+    never moves back).
+    """
+    locked = db.session.scalar(
+        sa.select(PaymentSession).where(PaymentSession.id == payment_session.id).with_for_update()
+    )
+    if locked.status != PaymentSessionStatus.PENDING:
+        db.session.commit()
+        return locked
+    if locked.stripe_session_id:
+        try:
+            remote = get_gateway().expire_checkout_session(locked.stripe_session_id)
+        except GatewayError as exc:
+            db.session.rollback()
+            raise _gateway_failure(exc) from None
+        if remote.status == "complete":
+            # Paid after all (another tab): let fulfillment have it.
+            db.session.commit()
+            return locked
+    locked.status = PaymentSessionStatus.CANCELED
+    audit.record("payment_session.canceled", entity_type="payment_session", entity_id=locked.id, actor=actor,
+                 payment_session_id=locked.id)
+    db.session.commit()
+    return locked
+
+
+def expire_overdue(*, now: datetime | None = None) -> list[str]:
+    """Marks PENDING sessions past `expires_at` EXPIRED (releasing holds) and expires them at Stripe.
+
+    Returns the ids it expired. A session Stripe reports complete is left for fulfillment.
+    """
+    now = now or utcnow()
+    ids = list(
+        db.session.scalars(
+            sa.select(PaymentSession.id).where(
+                PaymentSession.status == PaymentSessionStatus.PENDING, PaymentSession.expires_at <= now
+            )
+        )
+    )
+    expired: list[str] = []
+    for session_id in ids:
+        session = db.session.scalar(
+            sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
+        )
+        if session is None or session.status != PaymentSessionStatus.PENDING:
+            db.session.commit()
+            continue
+        if session.stripe_session_id:
+            try:
+                remote = get_gateway().retrieve_checkout_session(session.stripe_session_id)
+                if remote.status == "open":
+                    remote = get_gateway().expire_checkout_session(session.stripe_session_id)
+            except GatewayError as exc:
+                db.session.rollback()
+                log.warning("could not expire at stripe", extra={"fields": {"payment_session_id": session_id,
+                                                                             "error": type(exc).__name__}})
+                continue
+            if remote.status == "complete":
+                db.session.commit()
+                continue
+        session.status = PaymentSessionStatus.EXPIRED
+        audit.record("payment_session.expired", entity_type="payment_session", entity_id=session.id, actor="system",
+                     payment_session_id=session.id)
+        db.session.commit()
+        expired.append(session_id)
+    return expired

@@ -1,0 +1,113 @@
+"""Learner emails through a transactional outbox.
+
+An email row is written in the same transaction as the change it reports, under a unique
+`dedupe_key`, so a confirmation exists exactly once per enrollment however many paths race
+to fulfil it. `deliver_pending` sends rows after commit (SMTP when MAIL_SERVER is set;
+otherwise they stay in the database, readable at /dev/mail) and retries failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import Enrollment, OutboxEmail, PaymentSession, User
+from webapp.models.base import utcnow
+
+log = logging.getLogger("webapp")
+MAX_ATTEMPTS = 8
+
+
+def _queue(*, dedupe_key: str, kind: str, to: str | None, subject: str, template: str, **context) -> None:
+    if not to:
+        return
+    email = OutboxEmail(
+        dedupe_key=dedupe_key,
+        kind=kind,
+        to_address=to,
+        subject=subject,
+        body_text=render_template(f"mail/{template}.txt", **context),
+        body_html=render_template(f"mail/{template}.html", **context),
+        status="PENDING" if current_app.config.get("MAIL_SERVER") else "OUTBOX",
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(email)
+    except IntegrityError:
+        pass  # already queued by whoever got here first
+
+
+def queue_enrollment_confirmation(enrollment: Enrollment, session: PaymentSession | None) -> None:
+    """Queues the one confirmation email of this enrollment (caller's transaction)."""
+    user = enrollment.user or db.session.get(User, enrollment.user_id)
+    course = enrollment.course or session.course
+    _queue(
+        dedupe_key=f"enrollment-confirmation:{enrollment.id}:{session.id if session else 'none'}",
+        kind="enrollment_confirmation",
+        to=user.email if user else None,
+        subject=f"You're enrolled in {course.title}",
+        template="enrollment_confirmation",
+        enrollment=enrollment,
+        session=session,
+        course=course,
+        user=user,
+        course_url=f"{current_app.config['APP_URL']}/courses/{course.slug}",
+    )
+
+
+def deliver_pending(limit: int = 50) -> int:
+    """Sends queued emails over SMTP (no-op without MAIL_SERVER); returns how many were sent."""
+    if not current_app.config.get("MAIL_SERVER"):
+        return 0
+    rows = db.session.scalars(
+        sa.select(OutboxEmail).where(OutboxEmail.status == "PENDING", OutboxEmail.attempts < MAX_ATTEMPTS)
+        .order_by(OutboxEmail.created_at).limit(limit)
+    ).all()
+    sent = 0
+    for row in rows:
+        claimed = db.session.execute(
+            sa.update(OutboxEmail)
+            .where(OutboxEmail.id == row.id, OutboxEmail.status == "PENDING")
+            .values(status="SENDING", attempts=OutboxEmail.attempts + 1)
+        ).rowcount
+        db.session.commit()
+        if not claimed:
+            continue
+        try:
+            _send_smtp(row)
+        except (OSError, smtplib.SMTPException) as exc:
+            db.session.execute(
+                sa.update(OutboxEmail).where(OutboxEmail.id == row.id).values(status="PENDING",
+                                                                                last_error=str(exc)[:500])
+            )
+            db.session.commit()
+            log.warning("email send failed", extra={"fields": {"email_id": row.id, "error": type(exc).__name__}})
+            continue
+        db.session.execute(
+            sa.update(OutboxEmail).where(OutboxEmail.id == row.id).values(status="SENT", sent_at=utcnow())
+        )
+        db.session.commit()
+        sent += 1
+    return sent
+
+
+def _send_smtp(row: OutboxEmail) -> None:
+    config = current_app.config
+    message = EmailMessage()
+    message["From"] = config["MAIL_FROM"]
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message.set_content(row.body_text)
+    message.add_alternative(row.body_html, subtype="html")
+    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        smtp.send_message(message)

@@ -1,0 +1,86 @@
+"""Where Stripe sends the learner back: success (confirms) and cancel (releases).
+
+These two GETs change state — fulfilment and cancellation — because Stripe redirects
+with a GET. Both are idempotent and answer only the session's owner (404 otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, g, make_response, render_template, request
+
+from webapp.auth import login_required
+from webapp.models.enums import PaymentSessionStatus
+from webapp.payments.gateway import GatewayError
+from webapp.services import checkout as checkout_service
+from webapp.services.errors import NotFound, PaymentProviderUnavailable
+from webapp.services.fulfillment import Fulfillment, fulfill_checkout
+
+bp = Blueprint("payment", __name__, url_prefix="/payment")
+log = logging.getLogger("webapp")
+
+POLL_SECONDS = 3
+MAX_POLLS = 40  # about two minutes, then we explain instead of polling forever
+
+
+def _owned_session():
+    try:
+        return checkout_service.session_for_owner(request.args.get("session_id"), g.user.id)
+    except NotFound:
+        abort(404, "We couldn't find that checkout. If you paid, your enrollment will appear under My courses.")
+
+
+def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
+    """Fulfils if Stripe says paid; a Stripe outage shows the last known state, never a 500."""
+    if payment_session.status == PaymentSessionStatus.COMPLETED or not payment_session.stripe_session_id:
+        from webapp.extensions import db
+        from webapp.models import Enrollment
+
+        enrollment = db.session.get(Enrollment, payment_session.enrollment_id) if payment_session.enrollment_id else None
+        return Fulfillment(payment_session, enrollment, payment_session.status), None
+    try:
+        return fulfill_checkout(payment_session.stripe_session_id, actor=g.user.id), None
+    except GatewayError as exc:
+        log.warning("success page could not reach stripe", extra={"fields": {"error": type(exc).__name__}})
+        return Fulfillment(payment_session, None, payment_session.status), PaymentProviderUnavailable(
+            checkout_service.UNAVAILABLE_MESSAGE).message
+
+
+@bp.get("/success")
+@login_required
+def success():
+    payment_session = _owned_session()
+    result, notice = _confirm(payment_session)
+    return render_template("payment/success.html", result=result, session=payment_session, notice=notice,
+                           attempt=0, poll_seconds=POLL_SECONDS, max_polls=MAX_POLLS)
+
+
+@bp.get("/success/status")
+@login_required
+def success_status():
+    """The self-swapping status partial polled while an async payment settles."""
+    payment_session = _owned_session()
+    try:
+        attempt = max(0, min(int(request.args.get("attempt", "0")), MAX_POLLS))
+    except ValueError:
+        attempt = MAX_POLLS
+    result, notice = _confirm(payment_session)
+    response = make_response(render_template("payment/_status.html", result=result, session=payment_session,
+                                              notice=notice, attempt=attempt, poll_seconds=POLL_SECONDS,
+                                              max_polls=MAX_POLLS))
+    if result.state == PaymentSessionStatus.COMPLETED:
+        response.headers["HX-Refresh"] = "true"  # re-render the page with its enrollment markers
+    return response
+
+
+@bp.get("/cancel")
+@login_required
+def cancel():
+    payment_session = _owned_session()
+    notice = None
+    try:
+        payment_session = checkout_service.cancel_checkout(payment_session, actor=g.user.id)
+    except PaymentProviderUnavailable as exc:
+        notice = exc.message
+    return render_template("payment/cancel.html", session=payment_session, notice=notice)
