@@ -148,6 +148,27 @@ def seed_command():
     click.echo(f"Seeded {created['courses']} new course(s) and {created['coupons']} new coupon(s).")
 
 
+@payments_cli.command("reconcile")
+@click.option("--since", "since_hours", type=float, default=None, help="Only sessions created in the last HOURS.")
+def reconcile_command(since_hours):
+    """Repair PENDING/PROCESSING sessions from Stripe's state (safe alongside webhooks; run from cron)."""
+    from webapp.services.webhooks import reconcile
+
+    lines = reconcile(since_hours=since_hours)
+    for line in lines:
+        click.echo(line)
+    click.echo(f"Reconciled: {len(lines)} change(s).")
+
+
+@payments_cli.command("replay")
+@click.argument("event_id")
+def replay_command(event_id):
+    """Reprocess a stored Stripe event by id."""
+    from webapp.services.webhooks import replay_event
+
+    click.echo(replay_event(event_id))
+
+
 def init_app(app: Flask) -> None:
     for group in (courses_cli, coupons_cli, dev_cli, payments_cli):
         app.cli.add_command(group)

@@ -25,6 +25,8 @@ class StripeEvent(db.Model):
     payment_session_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # While one delivery processes the event, others answer "duplicate"; a crashed claim lapses.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -15,6 +15,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(payment.bp)
     app.register_blueprint(api.bp)
 
+    from webapp.web import webhooks
+
+    app.register_blueprint(webhooks.bp)
+
     from webapp.services.money import format_money
 
     app.add_template_filter(format_money, "money")

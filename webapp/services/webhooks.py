@@ -1,0 +1,309 @@
+"""Stripe events: the inbox and the handlers.
+
+An event is only a trigger (as pretix does it): handlers re-read the object from Stripe
+before acting, and find our payment session through the ids we put in Stripe's metadata,
+so events may arrive duplicated, late or in any order.
+
+Inbox protocol: the event row is inserted once (primary key = Stripe's event id). A
+delivery then *claims* it with one conditional UPDATE; only the claimant runs the handler,
+so two simultaneous deliveries in two processes give one effect and the other answers
+"duplicate". A handler error rolls back its work, records the error on the row and
+releases the claim, and the webhook answers 5xx so Stripe retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import PaymentSession, StripeEvent
+from webapp.models.base import utcnow
+from webapp.models.enums import PaymentSessionStatus, StripeEventStatus
+from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
+from webapp.services import audit
+from webapp.services.fulfillment import fulfill_checkout, mark_expired, mark_failed
+
+log = logging.getLogger("webapp")
+
+CLAIM_TTL = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the webhook answers: `ok` → 200, else 500 so Stripe retries."""
+
+    ok: bool
+    status: str  # processed | duplicate | ignored | failed | in_progress
+    detail: str = ""
+
+
+class _Ignored(Exception):
+    """The event is fine but not for us (someone else's session, wrong mode, unknown type)."""
+
+
+def _object_id(event: dict[str, Any]) -> str | None:
+    obj = (event.get("data") or {}).get("object") or {}
+    return obj.get("id") if isinstance(obj, dict) else None
+
+
+def _store(event: dict[str, Any]) -> None:
+    row = StripeEvent(
+        id=event["id"],
+        type=str(event.get("type") or "unknown")[:100],
+        livemode=bool(event.get("livemode")),
+        status=StripeEventStatus.RECEIVED,
+        payload=event,
+        object_id=(_object_id(event) or "")[:255] or None,
+        attempts=0,
+    )
+    try:
+        db.session.add(row)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # stored before: a redelivery, or a twin arriving right now
+
+
+def _claim(event_id: str) -> bool:
+    now = utcnow()
+    claimed = db.session.execute(
+        sa.update(StripeEvent)
+        .where(
+            StripeEvent.id == event_id,
+            sa.or_(
+                StripeEvent.status.in_((StripeEventStatus.RECEIVED, StripeEventStatus.FAILED)),
+                sa.and_(StripeEvent.status == "PROCESSING", StripeEvent.locked_until < now),
+            ),
+        )
+        .values(status="PROCESSING", attempts=StripeEvent.attempts + 1, locked_until=now + CLAIM_TTL)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def _finish(event_id: str, status: str, *, error: str | None = None, payment_session_id: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "locked_until": None, "last_error": error}
+    if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED):
+        values["processed_at"] = utcnow()
+    if payment_session_id:
+        values["payment_session_id"] = payment_session_id
+    db.session.execute(sa.update(StripeEvent).where(StripeEvent.id == event_id).values(**values))
+    db.session.commit()
+
+
+def receive_event(event: dict[str, Any]) -> Receipt:
+    """Stores a verified event once and processes it at most once at a time."""
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        return Receipt(True, "ignored", "event without an id")
+    _store(event)
+    if not _claim(event_id):
+        row = db.session.get(StripeEvent, event_id)
+        db.session.commit()
+        return Receipt(True, "duplicate" if row and row.status != "PROCESSING" else "in_progress")
+    return _process(event_id, event)
+
+
+def _process(event_id: str, event: dict[str, Any]) -> Receipt:
+    try:
+        payment_session_id = handle_event(event)
+    except _Ignored as reason:
+        db.session.rollback()
+        _finish(event_id, StripeEventStatus.IGNORED, error=str(reason))
+        log.info("stripe event ignored", extra={"fields": {"event_id": event_id, "type": event.get("type"),
+                                                            "reason": str(reason)}})
+        return Receipt(True, "ignored", str(reason))
+    except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
+        db.session.rollback()
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+        try:
+            _finish(event_id, StripeEventStatus.FAILED, error=message)
+        except Exception:  # noqa: BLE001 - the database itself may be the problem; Stripe retries anyway
+            db.session.rollback()
+        log.error("stripe event failed", extra={"fields": {"event_id": event_id, "type": event.get("type"),
+                                                            "error": type(exc).__name__}})
+        return Receipt(False, "failed", type(exc).__name__)
+    _finish(event_id, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
+    log.info("stripe event processed", extra={"fields": {"event_id": event_id, "type": event.get("type"),
+                                                          "payment_session_id": payment_session_id}})
+    return Receipt(True, "processed")
+
+
+def _expected_livemode() -> bool:
+    key = current_app.config.get("STRIPE_SECRET_KEY") or ""
+    return key.startswith(("sk_live_", "rk_live_"))
+
+
+def handle_event(event: dict[str, Any]) -> str | None:
+    """Dispatches one event; returns our payment session id when one was involved."""
+    if bool(event.get("livemode")) != _expected_livemode():
+        raise _Ignored("livemode does not match this deployment's key")
+    obj = (event.get("data") or {}).get("object") or {}
+    event_id = event["id"]
+    match event.get("type"):
+        case "checkout.session.completed" | "checkout.session.async_payment_succeeded":
+            return _on_session_paid_or_completed(obj, event_id)
+        case "checkout.session.async_payment_failed":
+            return _on_session_closed(obj, event_id, failed=True)
+        case "checkout.session.expired":
+            return _on_session_closed(obj, event_id, failed=False)
+        case "payment_intent.succeeded" | "payment_intent.payment_failed" | "payment_intent.processing":
+            return _on_payment_intent(obj, event_id, event["type"])
+        case "charge.refunded" | "refund.updated" | "refund.created" | "charge.refund.updated":
+            return _on_refund(obj, event_id)
+        case "payment_method.attached" | "payment_method.detached":
+            from webapp.services import saved_cards
+
+            saved_cards.mirror_payment_method_event(event["type"], obj, event_id=event_id)
+            return None
+        case _:
+            raise _Ignored(f"unhandled event type {event.get('type')!r}")
+
+
+def _our_session_for(stripe_session_id: str, metadata: dict | None, client_reference_id: str | None):
+    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.stripe_session_id == stripe_session_id))
+    if session is None:
+        ours = (metadata or {}).get("payment_session_id") or client_reference_id
+        session = db.session.get(PaymentSession, ours) if ours else None
+    return session
+
+
+def _on_session_paid_or_completed(obj: dict[str, Any], event_id: str) -> str | None:
+    stripe_session_id = obj.get("id")
+    if not stripe_session_id:
+        raise _Ignored("no session id")
+    remote: CheckoutSession = get_gateway().retrieve_checkout_session(stripe_session_id)
+    if remote.mode == "setup":
+        from webapp.services import saved_cards
+
+        saved_cards.mirror_setup_session(remote, event_id=event_id)
+        return None
+    result = fulfill_checkout(stripe_session_id, actor="stripe", event_id=event_id, remote=remote)
+    if result.payment_session is None:
+        raise _Ignored("not one of our checkout sessions")
+    return result.payment_session.id
+
+
+def _on_session_closed(obj: dict[str, Any], event_id: str, *, failed: bool) -> str | None:
+    stripe_session_id = obj.get("id")
+    if not stripe_session_id:
+        raise _Ignored("no session id")
+    found = _our_session_for(stripe_session_id, obj.get("metadata"), obj.get("client_reference_id"))
+    if found is None:
+        raise _Ignored("not one of our checkout sessions")
+    session = db.session.scalar(
+        sa.select(PaymentSession).where(PaymentSession.id == found.id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if session.stripe_session_id is None:
+        session.stripe_session_id = stripe_session_id
+    if failed:
+        mark_failed(session, actor="stripe", event_id=event_id, reason="async_payment_failed")
+    else:
+        mark_expired(session, actor="stripe", event_id=event_id)
+    db.session.commit()
+    return session.id
+
+
+def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> str | None:
+    """Records what the payment intent says; never enrolls on its own (the session event does)."""
+    ours = (obj.get("metadata") or {}).get("payment_session_id")
+    session = db.session.get(PaymentSession, ours) if ours else None
+    if session is None and obj.get("id"):
+        session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == obj["id"]))
+    if session is None:
+        raise _Ignored("payment intent of no session of ours")
+    if not session.payment_intent_id and obj.get("id"):
+        session.payment_intent_id = obj["id"]
+    error = (obj.get("last_payment_error") or {}).get("code") if event_type.endswith("failed") else None
+    audit.record(f"payment_intent.{event_type.split('.', 1)[1]}", entity_type="payment_session",
+                 entity_id=session.id, actor="stripe", payment_session_id=session.id, stripe_event_id=event_id,
+                 payment_intent_id=obj.get("id"), decline_code=error)
+    db.session.commit()
+    return session.id
+
+
+def _on_refund(obj: dict[str, Any], event_id: str) -> str | None:
+    payment_intent_id = obj.get("payment_intent")
+    if isinstance(payment_intent_id, dict):
+        payment_intent_id = payment_intent_id.get("id")
+    if not payment_intent_id:
+        raise _Ignored("refund without a payment intent")
+    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
+    if session is None:
+        raise _Ignored("refund of a payment that is not ours")
+    from webapp.services.refunds import sync_refunds_for_payment_intent
+
+    sync_refunds_for_payment_intent(payment_intent_id, event_id=event_id)
+    return session.id
+
+
+def replay_event(event_id: str) -> str:
+    """Reprocesses a stored event (admin button, `flask payments replay`); returns the outcome."""
+    row = db.session.get(StripeEvent, event_id)
+    if row is None:
+        return f"No stored event {event_id}."
+    payload = row.payload
+    row.status = StripeEventStatus.RECEIVED
+    row.locked_until = None
+    db.session.commit()
+    if not _claim(event_id):
+        return f"Event {event_id} is being processed right now."
+    receipt = _process(event_id, payload)
+    return f"Event {event_id}: {receipt.status}{' (' + receipt.detail + ')' if receipt.detail else ''}."
+
+
+def reconcile(*, since_hours: float | None = None) -> list[str]:
+    """Repairs PENDING/PROCESSING sessions from Stripe's state; returns one line per repair.
+
+    Paid → fulfilled; complete but unpaid → PROCESSING; expired at Stripe → EXPIRED;
+    overdue and still open → expired at Stripe and here; a failed async payment → FAILED.
+    Safe alongside webhooks: every transition goes through the same guarded functions.
+    """
+    from webapp.services.checkout import expire_overdue
+
+    now = utcnow()
+    query = sa.select(PaymentSession.id, PaymentSession.stripe_session_id).where(
+        PaymentSession.status.in_((PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING)),
+        PaymentSession.stripe_session_id.is_not(None),
+    )
+    if since_hours is not None:
+        query = query.where(PaymentSession.created_at >= now - timedelta(hours=since_hours))
+    candidates = db.session.execute(query.order_by(PaymentSession.created_at)).all()
+    db.session.commit()
+    lines: list[str] = []
+    for session_id, stripe_session_id in candidates:
+        try:
+            remote = get_gateway().retrieve_checkout_session(stripe_session_id)
+            before = db.session.get(PaymentSession, session_id).status
+            db.session.commit()
+            if remote.status == "complete":
+                result = fulfill_checkout(stripe_session_id, actor="system", remote=remote)
+                if result.state != before:
+                    lines.append(f"{session_id} {stripe_session_id}: {before} -> {result.state}")
+                elif result.state == PaymentSessionStatus.PROCESSING and remote.payment_intent_status in (
+                    "canceled", "requires_payment_method"
+                ):
+                    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id)
+                                                .with_for_update())
+                    if mark_failed(session, actor="system", event_id=None, reason="async_payment_failed"):
+                        lines.append(f"{session_id} {stripe_session_id}: PROCESSING -> FAILED")
+                    db.session.commit()
+            elif remote.status == "expired":
+                session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id)
+                                            .with_for_update())
+                if mark_expired(session, actor="system", event_id=None):
+                    lines.append(f"{session_id} {stripe_session_id}: PENDING -> EXPIRED")
+                db.session.commit()
+        except GatewayError as exc:
+            db.session.rollback()
+            lines.append(f"{session_id} {stripe_session_id}: could not reach Stripe ({type(exc).__name__}); will retry")
+    for expired_id in expire_overdue(now=now):
+        lines.append(f"{expired_id}: PENDING -> EXPIRED (overdue)")
+    return lines

@@ -1,0 +1,43 @@
+"""Stripe's webhook: no Clerk auth, no CSRF, never rate-limited; the signature is the auth."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from webapp.extensions import csrf, limiter
+from webapp.payments.gateway import WebhookSignatureError, get_gateway
+from webapp.services import webhooks as webhook_service
+
+bp = Blueprint("webhooks", __name__)
+csrf.exempt(bp)
+limiter.exempt(bp)
+log = logging.getLogger("webapp")
+
+
+def _error(status: int, code: str, message: str):
+    response = jsonify(error={"code": code, "message": message, "details": []})
+    response.status_code = status
+    return response
+
+
+@bp.post("/webhooks/stripe")
+@bp.post("/api/payments/webhooks/stripe", endpoint="stripe_webhook_alias")
+def stripe_webhook():
+    """Verifies the raw body, stores the event once, processes it; 5xx makes Stripe retry."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, "payload_too_large", "Webhook bodies are limited to 1 MB.")
+    payload = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH when unsized
+    try:
+        event = get_gateway().verify_webhook(payload, request.headers.get("Stripe-Signature"))
+    except WebhookSignatureError as exc:
+        log.warning("webhook signature rejected", extra={"fields": {"reason": str(exc)[:200]}})
+        return _error(400, "invalid_signature", "The Stripe-Signature header is missing, invalid or stale.")
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        return _error(400, "invalid_event", "The body is not a Stripe event.")
+    receipt = webhook_service.receive_event(event)
+    if not receipt.ok:
+        return _error(500, "processing_failed", "The event could not be processed; Stripe will retry.")
+    return jsonify(received=True, status=receipt.status)
