@@ -77,7 +77,7 @@ def serve() -> Iterator[Callable[[Any], Served]]:
 
     def start(wsgi_app: Any) -> Served:
         server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         thread.start()
         served = Served(server, thread)
         running.append(served)

@@ -89,5 +89,3 @@ class Receiver:
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(r.body) for r in self.received]
-
-
