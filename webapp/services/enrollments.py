@@ -1,11 +1,33 @@
-"""Enrollments as their learner sees them."""
+"""Enrollments as their learner sees them: listing, cancelling, progress, direct enrollment.
+
+What may move money: nothing here. Cancelling removes access and is not a refund (refunds
+are an admin action, services.refunds); `enroll_direct` only ever enrolls for free or on a
+payment Stripe already completed.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Enrollment
+from webapp.models import Course, Enrollment, PaymentSession
+from webapp.models.base import utcnow
+from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus
+from webapp.payments.gateway import GatewayError
+from webapp.services import audit
+from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
+from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+
+NOT_FOUND_MESSAGE = "We couldn't find that enrollment."
+
+
+class PaymentRequired(ServiceError):
+    """A paid course asked for without a completed payment of the caller."""
+
+    status = 403
+    code = "payment_required"
 
 
 def list_for_user(user_id: str) -> list[Enrollment]:
@@ -15,3 +37,223 @@ def list_for_user(user_id: str) -> list[Enrollment]:
             sa.select(Enrollment).where(Enrollment.user_id == user_id).order_by(Enrollment.enrolled_at.desc())
         ).unique()
     )
+
+
+@dataclass(frozen=True)
+class AccountEnrollment:
+    """One row of "My courses": the enrollment and, for a paid one, the Stripe session of its receipt."""
+
+    enrollment: Enrollment
+    receipt_session_id: str | None
+
+
+def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
+    """`list_for_user` plus the Stripe Checkout id of each paid enrollment's receipt (two queries)."""
+    enrollments = list_for_user(user_id)
+    session_ids = [e.payment_session_id for e in enrollments if e.payment_session_id and e.amount_paid > 0]
+    stripe_ids = (
+        dict(
+            db.session.execute(
+                sa.select(PaymentSession.id, PaymentSession.stripe_session_id).where(
+                    PaymentSession.id.in_(session_ids), PaymentSession.user_id == user_id
+                )
+            ).all()
+        )
+        if session_ids
+        else {}
+    )
+    return [AccountEnrollment(e, stripe_ids.get(e.payment_session_id)) for e in enrollments]
+
+
+def _owned_query(user_id: str, enrollment_id: object):
+    if not isinstance(enrollment_id, str) or not enrollment_id or len(enrollment_id) > 32:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return sa.select(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.user_id == user_id)
+
+
+def get_for_user(user_id: str, enrollment_id: str) -> Enrollment:
+    """The learner's own enrollment; NotFound for unknown ids and for anyone else's."""
+    enrollment = db.session.scalar(_owned_query(user_id, enrollment_id))
+    if enrollment is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return enrollment
+
+
+def _lock_owned(user_id: str, enrollment_id: str) -> Enrollment:
+    enrollment = db.session.scalar(
+        _owned_query(user_id, enrollment_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if enrollment is None:
+        db.session.rollback()
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return enrollment
+
+
+def cancel_enrollment(user_id: str, enrollment_id: str) -> Enrollment:
+    """The learner gives up access: status CANCELLED, `cancelled_at` set, one audit entry.
+
+    Not a refund — no money moves. Idempotent (a cancelled enrollment is returned as it
+    is). A refunded enrollment has no access left to cancel (Conflict). NotFound for
+    anyone else's enrollment.
+    """
+    enrollment = _lock_owned(user_id, enrollment_id)
+    if enrollment.status == EnrollmentStatus.CANCELLED:
+        db.session.commit()
+        return enrollment
+    if enrollment.status == EnrollmentStatus.REFUNDED:
+        db.session.rollback()
+        raise Conflict("This enrollment was refunded, so there is nothing left to cancel.", code="already_refunded")
+    previous = enrollment.status
+    enrollment.status = EnrollmentStatus.CANCELLED
+    enrollment.cancelled_at = utcnow()
+    audit.record(
+        "enrollment.cancelled",
+        entity_type="enrollment",
+        entity_id=enrollment.id,
+        actor=user_id,
+        enrollment_id=enrollment.id,
+        payment_session_id=enrollment.payment_session_id,
+        previous=previous,
+        refunded=False,
+    )
+    db.session.commit()
+    return enrollment
+
+
+def _int_field(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationFailed(f"{name} must be a whole number.", field=name)
+    return value
+
+
+def update_progress(
+    user_id: str,
+    enrollment_id: str,
+    *,
+    progress: int | None = None,
+    current_lecture: int | None = None,
+    completed_lectures: int | None = None,
+) -> Enrollment:
+    """Records the learner's progress; `last_accessed_at` becomes now.
+
+    `progress` is 0–100, `completed_lectures` 0–the course's total lectures,
+    `current_lecture` 1–total lectures; an out-of-range or non-integer value raises
+    ValidationFailed naming the field (`progress`, `current_lecture`, `completed_lectures`)
+    and nothing is written. Reaching 100 sets `completed_at` and status COMPLETED, and a
+    completed course stays completed. Only ACTIVE/COMPLETED enrollments (Conflict
+    otherwise); NotFound for anyone else's.
+    """
+    values = {
+        name: _int_field(name, value)
+        for name, value in (
+            ("progress", progress),
+            ("current_lecture", current_lecture),
+            ("completed_lectures", completed_lectures),
+        )
+        if value is not None
+    }
+    enrollment = _lock_owned(user_id, enrollment_id)
+    total = enrollment.course.total_lectures or 0
+    try:
+        if "progress" in values and not 0 <= values["progress"] <= 100:
+            raise ValidationFailed("progress must be between 0 and 100.", field="progress")
+        if "completed_lectures" in values and not 0 <= values["completed_lectures"] <= total:
+            raise ValidationFailed(
+                f"completed_lectures must be between 0 and {total}, the course's number of lectures.",
+                field="completed_lectures",
+            )
+        if "current_lecture" in values and not 1 <= values["current_lecture"] <= total:
+            raise ValidationFailed(
+                f"current_lecture must be between 1 and {total}, the course's number of lectures."
+                if total
+                else "current_lecture can't be set: this course has no lectures yet.",
+                field="current_lecture",
+            )
+        if enrollment.status not in ACCESS_STATUSES:
+            raise Conflict(
+                f"This enrollment is {enrollment.status.lower()}, so its progress can't change.",
+                code="enrollment_inactive",
+            )
+    except ServiceError:
+        db.session.rollback()
+        raise
+    now = utcnow()
+    for name, value in values.items():
+        setattr(enrollment, name, value)
+    enrollment.last_accessed_at = now
+    if enrollment.progress == 100 and enrollment.status != EnrollmentStatus.COMPLETED:
+        enrollment.status = EnrollmentStatus.COMPLETED
+        enrollment.completed_at = now
+        audit.record(
+            "enrollment.completed",
+            entity_type="enrollment",
+            entity_id=enrollment.id,
+            actor=user_id,
+            enrollment_id=enrollment.id,
+        )
+    db.session.commit()
+    return enrollment
+
+
+def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) -> Enrollment:
+    """Enrollment for the JSON API's `POST /api/enrollments`; idempotent.
+
+    - The learner already has access → that enrollment, nothing changes.
+    - `payment_session_id` (ours, or the Stripe `cs_…` id) of the caller for this course →
+      its enrollment once Stripe says it is paid (fulfilled here if the webhook hasn't yet);
+      another learner's session → NotFound; not paid → PaymentRequired (403).
+    - A free published course → enrolled without Stripe (checkout's free path).
+    - Otherwise PaymentRequired: paid courses are bought through a payment session.
+    Unknown or unpublished course → NotFound.
+    """
+    from webapp.services import checkout
+    from webapp.services.fulfillment import fulfill_checkout
+
+    if not isinstance(course_id, str) or not course_id or len(course_id) > 32:
+        raise NotFound("We couldn't find that course.")
+    course = db.session.get(Course, course_id)
+    if course is None or not course.published:
+        raise NotFound("We couldn't find that course.")
+
+    if payment_session_id is not None:
+        if not isinstance(payment_session_id, str):
+            raise ValidationFailed("payment_session_id must be a string.", field="payment_session_id")
+        session = checkout.session_for_owner(payment_session_id, user_id)
+        if session.course_id != course.id:
+            raise ValidationFailed("That payment session is for a different course.", field="payment_session_id")
+        if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING) and (
+            session.stripe_session_id
+        ):
+            try:
+                fulfill_checkout(session.stripe_session_id, actor=user_id)
+            except GatewayError as exc:
+                raise checkout._gateway_failure(exc) from None
+            db.session.refresh(session)
+        if session.status != PaymentSessionStatus.COMPLETED or not session.enrollment_id:
+            raise PaymentRequired(
+                "That payment hasn't completed, so there is no enrollment for it yet.", field="payment_session_id"
+            )
+        enrollment = db.session.get(Enrollment, session.enrollment_id)
+        if enrollment is None:
+            raise NotFound(NOT_FOUND_MESSAGE)
+        return enrollment
+
+    existing = active_enrollment(user_id, course.id)
+    if existing is not None:
+        return existing
+    if not course.is_free:
+        raise PaymentRequired(
+            "This course isn't free: start a payment session (POST /api/payments/sessions) to buy it.",
+            code="payment_required",
+        )
+    try:
+        started = checkout.create_checkout(user_id=user_id, course=course, raw_code=None)
+    except Conflict:
+        # Enrolled by a concurrent request between our read and the checkout's lock.
+        existing = active_enrollment(user_id, course.id)
+        if existing is None:
+            raise
+        return existing
+    enrollment = db.session.get(Enrollment, started.payment_session.enrollment_id)
+    assert enrollment is not None
+    return enrollment

@@ -14,6 +14,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(checkout.bp)
     app.register_blueprint(payment.bp)
     app.register_blueprint(api.bp)
+    from webapp.web import account
+
+    app.register_blueprint(account.bp)
 
     from webapp.web import webhooks
 

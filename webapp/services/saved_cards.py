@@ -1,0 +1,453 @@
+"""Saved cards: the learner's cards at Stripe, mirrored in `payment_methods`.
+
+What may move money: nothing here. Cards are saved through Checkout in `setup` mode (or
+attached after Stripe.js created them), detached, and one is made the Stripe customer's
+`invoice_settings.default_payment_method`. Stripe is the truth; our rows are a mirror
+refreshed on every listing and by the `payment_method.*` / setup-session webhooks.
+
+Ownership: a card id (ours or Stripe's) or a setup session that isn't the caller's is
+NotFound, and no Stripe call that changes anything is made for it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import current_app
+
+from webapp.extensions import db
+from webapp.models import PaymentMethod, User
+from webapp.models.base import new_id
+from webapp.payments.gateway import (
+    Card,
+    CheckoutSession,
+    GatewayError,
+    PaymentRejected,
+    ResourceMissing,
+    get_gateway,
+)
+from webapp.services import audit
+from webapp.services.checkout import _gateway_failure, _lock_user, ensure_stripe_customer
+from webapp.services.errors import NotFound, ServiceError, ValidationFailed
+
+log = logging.getLogger("webapp")
+
+CARD_NOT_FOUND = "We couldn't find that card."
+
+
+def _rows(user_id: str) -> list[PaymentMethod]:
+    return list(
+        db.session.scalars(
+            sa.select(PaymentMethod)
+            .where(PaymentMethod.user_id == user_id)
+            .order_by(PaymentMethod.created_at, PaymentMethod.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def cached_cards(user: User) -> list[PaymentMethod]:
+    """The mirror as last refreshed, without asking Stripe (for when Stripe is unreachable)."""
+    return _rows(user.id)
+
+
+def get_card(user: User, card_id: str) -> PaymentMethod:
+    """The learner's saved card by our id; NotFound for unknown ids and anyone else's."""
+    if not isinstance(card_id, str) or not card_id or len(card_id) > 32:
+        raise NotFound(CARD_NOT_FOUND)
+    row = db.session.scalar(
+        sa.select(PaymentMethod).where(PaymentMethod.id == card_id, PaymentMethod.user_id == user.id)
+    )
+    if row is None:
+        raise NotFound(CARD_NOT_FOUND)
+    return row
+
+
+def _upsert(user_id: str, card: Card, *, is_default: bool | None = None) -> PaymentMethod:
+    """Writes one card into the mirror (caller holds the user's row lock)."""
+    row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == card.id))
+    if row is None:
+        row = PaymentMethod(id=new_id(), user_id=user_id, stripe_payment_method_id=card.id, type="card")
+        db.session.add(row)
+    elif row.user_id != user_id:
+        # A payment method belongs to one customer; Stripe moved it, so the mirror follows.
+        row.user_id = user_id
+        row.is_default = False
+    row.brand = card.brand
+    row.last4 = card.last4
+    row.exp_month = card.exp_month
+    row.exp_year = card.exp_year
+    if is_default is not None:
+        row.is_default = is_default
+    db.session.flush()
+    return row
+
+
+def _apply_default(user_id: str, stripe_pm_id: str | None) -> None:
+    db.session.execute(
+        sa.update(PaymentMethod)
+        .where(PaymentMethod.user_id == user_id)
+        .values(is_default=sa.case((PaymentMethod.stripe_payment_method_id == (stripe_pm_id or ""), True), else_=False))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def list_cards(user: User) -> list[PaymentMethod]:
+    """The learner's saved cards, refreshed from Stripe first.
+
+    Upserts brand/last4/expiry, deletes rows Stripe no longer has, and sets `is_default`
+    from the customer's `invoice_settings.default_payment_method`. Raises
+    PaymentProviderUnavailable when Stripe can't be read (`cached_cards` still can).
+    """
+    if not user.stripe_customer_id:
+        return _rows(user.id)
+    customer_id = user.stripe_customer_id
+    try:
+        cards = get_gateway().list_card_payment_methods(customer_id)
+        default = get_gateway().get_default_payment_method(customer_id)
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from None
+    try:
+        _lock_user(user.id)
+        keep = {card.id for card in cards}
+        for row in _rows(user.id):
+            if row.stripe_payment_method_id not in keep:
+                db.session.delete(row)
+        db.session.flush()
+        for card in cards:
+            _upsert(user.id, card)
+        _apply_default(user.id, default)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return _rows(user.id)
+
+
+def _setup_urls(success_url: str | None, cancel_url: str | None) -> tuple[str, str]:
+    base = f"{current_app.config['APP_URL']}/account/payment-methods"
+    return (
+        success_url or f"{base}?setup_session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url or f"{base}?setup_cancelled=1",
+    )
+
+
+def start_card_setup(user: User, *, success_url: str | None = None, cancel_url: str | None = None) -> str:
+    """Opens Checkout in `setup` mode for the learner's Stripe customer; returns its URL.
+
+    The customer is created once, under the learner's row lock (`ensure_stripe_customer`),
+    and committed before the setup session is asked for, so a failure there never loses
+    it. Stripe failures raise PaymentProviderUnavailable (or ServiceError when refused).
+    """
+    success, cancel = _setup_urls(success_url, cancel_url)
+    try:
+        locked = _lock_user(user.id)
+        customer_id = ensure_stripe_customer(locked)
+        db.session.commit()
+        remote = get_gateway().create_setup_checkout(
+            customer_id=customer_id,
+            currency=current_app.config.get("DEFAULT_CURRENCY", "usd"),
+            success_url=success,
+            cancel_url=cancel,
+            metadata={"user_id": user.id, "purpose": "save_card"},
+            idempotency_key=f"setup-{user.id}-{new_id()}",
+        )
+    except GatewayError as exc:
+        db.session.rollback()
+        raise _gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    if not remote.url:
+        raise ServiceError("Stripe didn't return a page to add the card. Please try again.")
+    return remote.url
+
+
+def _default_if_none(customer_id: str, pm_id: str) -> str | None:
+    """The customer's default card, making `pm_id` the default when there is none (first card)."""
+    gateway = get_gateway()
+    default = gateway.get_default_payment_method(customer_id)
+    if default is None:
+        gateway.set_default_payment_method(customer_id, pm_id)
+        default = pm_id
+    return default
+
+
+def _mirror_one(
+    user_id: str, card: Card, default: str | None, *, actor: str, event_id: str | None = None
+) -> PaymentMethod:
+    existed = db.session.scalar(sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == card.id))
+    row = _upsert(user_id, card)
+    _apply_default(user_id, default)
+    if existed is None:
+        audit.record(
+            "payment_method.saved",
+            entity_type="payment_method",
+            entity_id=row.id,
+            actor=actor,
+            stripe_event_id=event_id,
+            user_id=user_id,
+            brand=card.brand,
+            last4=card.last4,
+        )
+    db.session.flush()
+    db.session.refresh(row)
+    return row
+
+
+def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | None:
+    """Mirrors the card saved by the learner's setup session (the `setup_session_id` return).
+
+    NotFound unless it is a setup-mode session of this learner's customer. Returns None
+    while the session isn't complete or its card is gone. Idempotent; the first card saved
+    becomes the default.
+    """
+    if (
+        not isinstance(stripe_session_id, str)
+        or not stripe_session_id.startswith("cs_")
+        or (len(stripe_session_id) > 255)
+    ):
+        raise NotFound("We couldn't find that card setup.")
+    customer_id = user.stripe_customer_id
+    if not customer_id:
+        raise NotFound("We couldn't find that card setup.")
+    gateway = get_gateway()
+    try:
+        remote = gateway.retrieve_checkout_session(stripe_session_id)
+        if remote.mode != "setup" or remote.customer_id != customer_id:
+            raise NotFound("We couldn't find that card setup.")
+        if remote.status != "complete" or not remote.setup_payment_method_id:
+            return None
+        card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
+        if card.customer_id != customer_id:
+            return None
+        default = _default_if_none(customer_id, card.id)
+    except ResourceMissing:
+        raise NotFound("We couldn't find that card setup.") from None
+    except GatewayError as exc:
+        raise _gateway_failure(exc) from None
+    try:
+        _lock_user(user.id)
+        row = _mirror_one(user.id, card, default, actor=user.id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return row
+
+
+def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
+    """Attaches a card created client-side (Stripe.js `pm_…`) to the learner's customer.
+
+    Idempotent for the learner's own card. A card already saved by another learner is
+    NotFound, with no Stripe call. Stripe refusing it (unknown id, attached elsewhere)
+    raises ValidationFailed on `payment_method_id`. The first card becomes the default.
+    """
+    pm_id = stripe_payment_method_id
+    if not isinstance(pm_id, str) or not pm_id.startswith("pm_") or len(pm_id) > 255:
+        raise ValidationFailed(
+            "payment_method_id must be a Stripe payment method id (pm_…).", field="payment_method_id"
+        )
+    owner = db.session.scalar(sa.select(PaymentMethod.user_id).where(PaymentMethod.stripe_payment_method_id == pm_id))
+    if owner is not None and owner != user.id:
+        raise NotFound(CARD_NOT_FOUND)
+    try:
+        locked = _lock_user(user.id)
+        customer_id = ensure_stripe_customer(locked)
+        db.session.commit()
+        gateway = get_gateway()
+        card = gateway.attach_payment_method(pm_id, customer_id)
+        default = _default_if_none(customer_id, card.id)
+    except ResourceMissing:
+        db.session.rollback()
+        raise ValidationFailed("Stripe doesn't know that payment method.", field="payment_method_id") from None
+    except PaymentRejected as exc:
+        db.session.rollback()
+        raise ValidationFailed(f"That card could not be saved: {exc.user_message}", field="payment_method_id") from None
+    except GatewayError as exc:
+        db.session.rollback()
+        raise _gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    try:
+        _lock_user(user.id)
+        row = _mirror_one(user.id, card, default, actor=user.id)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return row
+
+
+def _owned_card(user_id: str, card_id: object) -> PaymentMethod:
+    if not isinstance(card_id, str) or not card_id or len(card_id) > 32:
+        raise NotFound(CARD_NOT_FOUND)
+    row = db.session.scalar(
+        sa.select(PaymentMethod)
+        .where(PaymentMethod.id == card_id, PaymentMethod.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(CARD_NOT_FOUND)
+    return row
+
+
+def remove_card(user: User, card_id: str) -> None:
+    """Detaches the learner's card (our `payment_methods.id`) at Stripe and deletes the row.
+
+    NotFound for another learner's id, with no Stripe call. A card Stripe already dropped
+    is simply removed here. Stripe clears the customer's default when it was this card.
+    """
+    try:
+        _lock_user(user.id)
+        row = _owned_card(user.id, card_id)
+        customer_id = user.stripe_customer_id
+        gateway = get_gateway()
+        try:
+            gateway.detach_payment_method(row.stripe_payment_method_id)
+        except ResourceMissing:
+            pass
+        except PaymentRejected:
+            # Stripe refuses to detach a card that is no longer attached; only ours then.
+            current = gateway.retrieve_payment_method(row.stripe_payment_method_id)
+            if customer_id and current.customer_id == customer_id:
+                raise
+        if row.is_default and customer_id:
+            # Stripe clears it on detach; saying so explicitly keeps every Stripe in step.
+            if gateway.get_default_payment_method(customer_id) == row.stripe_payment_method_id:
+                gateway.set_default_payment_method(customer_id, None)
+        audit.record(
+            "payment_method.removed",
+            entity_type="payment_method",
+            entity_id=row.id,
+            actor=user.id,
+            user_id=user.id,
+            brand=row.brand,
+            last4=row.last4,
+        )
+        db.session.delete(row)
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        raise _gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def make_default(user: User, card_id: str) -> PaymentMethod:
+    """Makes the learner's card the Stripe customer's default and the one `is_default` row.
+
+    One transaction under the learner's row lock. NotFound for another learner's id (no
+    Stripe call); a card Stripe no longer has is removed here and answers NotFound.
+    """
+    try:
+        _lock_user(user.id)
+        row = _owned_card(user.id, card_id)
+        if not user.stripe_customer_id:
+            raise NotFound(CARD_NOT_FOUND)
+        try:
+            get_gateway().set_default_payment_method(user.stripe_customer_id, row.stripe_payment_method_id)
+        except PaymentRejected:
+            current = get_gateway().retrieve_payment_method(row.stripe_payment_method_id)
+            if current.customer_id == user.stripe_customer_id:
+                raise
+            db.session.delete(row)
+            db.session.commit()
+            raise NotFound("That card is no longer saved at Stripe, so it was removed from your list.") from None
+        _apply_default(user.id, row.stripe_payment_method_id)
+        audit.record(
+            "payment_method.made_default",
+            entity_type="payment_method",
+            entity_id=row.id,
+            actor=user.id,
+            user_id=user.id,
+        )
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        raise _gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.refresh(row)
+    return row
+
+
+# -- webhook helpers: run in the webhook's transaction; the caller commits ------------------
+
+
+def _user_for_customer(customer_id: str | None) -> User | None:
+    if not customer_id:
+        return None
+    return db.session.scalar(sa.select(User).where(User.stripe_customer_id == customer_id))
+
+
+def mirror_setup_session(remote: CheckoutSession, *, event_id: str | None) -> None:
+    """`checkout.session.completed` in setup mode: mirror the card it saved.
+
+    The event is a trigger only: the session and its card are re-read from Stripe.
+    Sessions of customers we don't know are ignored. Raises GatewayError when Stripe
+    can't be read (the webhook answers 5xx and Stripe retries). Does not commit.
+    """
+    if remote.mode != "setup":
+        return
+    user = _user_for_customer(remote.customer_id)
+    if user is None:
+        return
+    gateway = get_gateway()
+    if not remote.setup_payment_method_id:
+        remote = gateway.retrieve_checkout_session(remote.id)
+    if remote.status != "complete" or not remote.setup_payment_method_id:
+        return
+    try:
+        card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
+    except ResourceMissing:
+        return
+    if card.customer_id != user.stripe_customer_id:
+        return
+    default = _default_if_none(user.stripe_customer_id, card.id)
+    _lock_user(user.id)
+    _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
+
+
+def mirror_payment_method_event(event_type: str, pm: dict, *, event_id: str | None) -> None:
+    """`payment_method.attached` / `payment_method.detached`: bring the mirror in line.
+
+    Events may arrive in any order, so both re-read the card from Stripe and mirror what
+    is true now: attached to a customer we know → upserted for that learner; otherwise its
+    row (if any) is deleted. Cards of unknown customers are ignored. Does not commit.
+    """
+    if event_type not in ("payment_method.attached", "payment_method.detached"):
+        return
+    pm_id = pm.get("id") if isinstance(pm, dict) else None
+    if not isinstance(pm_id, str) or not pm_id or pm.get("type", "card") != "card":
+        return
+    try:
+        card: Card | None = get_gateway().retrieve_payment_method(pm_id)
+    except ResourceMissing:
+        card = None
+    user = _user_for_customer(card.customer_id) if card else None
+    row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == pm_id))
+    if user is None:
+        if row is not None:
+            _lock_user(row.user_id)
+            audit.record(
+                "payment_method.removed",
+                entity_type="payment_method",
+                entity_id=row.id,
+                actor="stripe",
+                stripe_event_id=event_id,
+                user_id=row.user_id,
+                brand=row.brand,
+                last4=row.last4,
+            )
+            db.session.delete(row)
+            db.session.flush()
+        return
+    default = get_gateway().get_default_payment_method(user.stripe_customer_id)
+    _lock_user(user.id)
+    _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
