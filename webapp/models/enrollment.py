@@ -47,5 +47,5 @@ class Enrollment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    user: Mapped[User] = relationship(lazy="joined")
-    course: Mapped[Course] = relationship(lazy="joined")
+    user: Mapped[User] = relationship()
+    course: Mapped[Course] = relationship()

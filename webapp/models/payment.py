@@ -54,8 +54,8 @@ class PaymentSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    user: Mapped[User] = relationship(lazy="joined")
-    course: Mapped[Course] = relationship(lazy="joined")
+    user: Mapped[User] = relationship()
+    course: Mapped[Course] = relationship()
     coupon: Mapped[Coupon | None] = relationship()
 
 
