@@ -138,6 +138,17 @@ def dev_token_command(user_id, admin, email, name):
     click.echo(issue_dev_token(current_app, user_id, email=email, name=name, admin=admin))
 
 
+@payments_cli.command("expire")
+def payments_expire_command():
+    """Mark overdue PENDING checkouts EXPIRED, expire them at Stripe and release their coupons."""
+    from webapp.services.checkout import expire_overdue
+
+    expired = expire_overdue()
+    for session_id in expired:
+        click.echo(f"expired {session_id}")
+    click.echo(f"Expired {len(expired)} overdue checkout session(s).")
+
+
 @click.command("seed")
 @with_appcontext
 def seed_command():

@@ -31,9 +31,7 @@ log = logging.getLogger("webapp")
 # not push ours under the line.
 EXPIRY_BUFFER = timedelta(minutes=2)
 
-UNAVAILABLE_MESSAGE = (
-    "We couldn't reach our payment provider, so nothing was charged. Please try again in a minute."
-)
+UNAVAILABLE_MESSAGE = "We couldn't reach our payment provider, so nothing was charged. Please try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,10 @@ class CheckoutStarted:
 def _gateway_failure(exc: GatewayError) -> ServiceError:
     if isinstance(exc, PaymentRejected):
         log.warning("stripe refused a request", extra={"fields": {"code": getattr(exc, "code", None)}})
-        return ServiceError("Our payment provider refused this checkout. Please try again or contact support.",
-                            code="payment_provider_refused")
+        return ServiceError(
+            "Our payment provider refused this checkout. Please try again or contact support.",
+            code="payment_provider_refused",
+        )
     if not isinstance(exc, StripeUnavailable):
         log.error("stripe configuration error", extra={"fields": {"error": type(exc).__name__}})
     return PaymentProviderUnavailable(UNAVAILABLE_MESSAGE)
@@ -167,20 +167,28 @@ def create_checkout(
         coupon: Coupon | None = None
         if code:
             coupon, breakdown = assess_coupon(
-                code, course=course, user_id=user_id, now=now, for_update=True,
+                code,
+                course=course,
+                user_id=user_id,
+                now=now,
+                for_update=True,
                 exclude_session_id=existing.id if existing else None,
             )
         else:
             breakdown = price_breakdown(course.price, course.currency, None)
-        if existing and existing.coupon_id == (coupon.id if coupon else None) and existing.checkout_url and (
-            return_url is None and cancel_to is None
+        if (
+            existing
+            and existing.coupon_id == (coupon.id if coupon else None)
+            and existing.checkout_url
+            and (return_url is None and cancel_to is None)
         ):
             db.session.commit()
             return CheckoutStarted(existing, existing.checkout_url, reused=True)
 
         if breakdown.total == 0:
-            session = enroll_without_payment(user=user, course=course, coupon=coupon, breakdown=breakdown,
-                                             metadata=metadata)
+            session = enroll_without_payment(
+                user=user, course=course, coupon=coupon, breakdown=breakdown, metadata=metadata
+            )
             _supersede_open_sessions(user_id, course.id, keep=session.id)
             db.session.commit()
             return CheckoutStarted(session, None, enrolled_without_payment=True)
@@ -264,14 +272,19 @@ def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None
     ).all()
     for other in others:
         other.status = PaymentSessionStatus.CANCELED
-        audit.record("payment_session.superseded", entity_type="payment_session", entity_id=other.id,
-                     actor=user_id, payment_session_id=other.id, replaced_by=keep)
+        audit.record(
+            "payment_session.superseded",
+            entity_type="payment_session",
+            entity_id=other.id,
+            actor=user_id,
+            payment_session_id=other.id,
+            replaced_by=keep,
+        )
         if other.stripe_session_id:
             try:
                 get_gateway().expire_checkout_session(other.stripe_session_id)
             except GatewayError:
-                log.warning("could not expire superseded session",
-                            extra={"fields": {"payment_session_id": other.id}})
+                log.warning("could not expire superseded session", extra={"fields": {"payment_session_id": other.id}})
 
 
 def session_for_owner(stripe_session_id: str | None, user_id: str) -> PaymentSession:
@@ -305,12 +318,20 @@ def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSe
             db.session.rollback()
             raise _gateway_failure(exc) from None
         if remote.status == "complete":
-            # Paid after all (another tab): let fulfillment have it.
+            # Paid after all (another tab): fulfil it now, so the page tells the truth.
+            from webapp.services.fulfillment import fulfill_checkout
+
             db.session.commit()
-            return locked
+            result = fulfill_checkout(remote.id, actor=actor, remote=remote)
+            return result.payment_session or locked
     locked.status = PaymentSessionStatus.CANCELED
-    audit.record("payment_session.canceled", entity_type="payment_session", entity_id=locked.id, actor=actor,
-                 payment_session_id=locked.id)
+    audit.record(
+        "payment_session.canceled",
+        entity_type="payment_session",
+        entity_id=locked.id,
+        actor=actor,
+        payment_session_id=locked.id,
+    )
     db.session.commit()
     return locked
 
@@ -330,9 +351,7 @@ def expire_overdue(*, now: datetime | None = None) -> list[str]:
     )
     expired: list[str] = []
     for session_id in ids:
-        session = db.session.scalar(
-            sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
-        )
+        session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update())
         if session is None or session.status != PaymentSessionStatus.PENDING:
             db.session.commit()
             continue
@@ -343,15 +362,22 @@ def expire_overdue(*, now: datetime | None = None) -> list[str]:
                     remote = get_gateway().expire_checkout_session(session.stripe_session_id)
             except GatewayError as exc:
                 db.session.rollback()
-                log.warning("could not expire at stripe", extra={"fields": {"payment_session_id": session_id,
-                                                                             "error": type(exc).__name__}})
+                log.warning(
+                    "could not expire at stripe",
+                    extra={"fields": {"payment_session_id": session_id, "error": type(exc).__name__}},
+                )
                 continue
             if remote.status == "complete":
                 db.session.commit()
                 continue
         session.status = PaymentSessionStatus.EXPIRED
-        audit.record("payment_session.expired", entity_type="payment_session", entity_id=session.id, actor="system",
-                     payment_session_id=session.id)
+        audit.record(
+            "payment_session.expired",
+            entity_type="payment_session",
+            entity_id=session.id,
+            actor="system",
+            payment_session_id=session.id,
+        )
         db.session.commit()
         expired.append(session_id)
     return expired

@@ -27,6 +27,8 @@ from webapp.services.pricing import PriceBreakdown
 log = logging.getLogger("webapp")
 
 PAID_STATES = ("paid", "no_payment_required")
+# A complete-but-unpaid (async) session whose payment intent is back to these has failed.
+ASYNC_FAILED_STATES = ("requires_payment_method", "canceled")
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,10 @@ def find_payment_session(remote: CheckoutSession) -> PaymentSession | None:
 
 def _lock(session_id: str) -> PaymentSession:
     return db.session.scalar(
-        sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update().execution_options(
-            populate_existing=True
-        )
+        sa.select(PaymentSession)
+        .where(PaymentSession.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -73,8 +76,7 @@ def _grant(
 ) -> Enrollment:
     """Creates the enrollment, or re-opens a cancelled/refunded one for a new payment."""
     enrollment = db.session.scalar(
-        sa.select(Enrollment).where(Enrollment.user_id == user_id, Enrollment.course_id == course.id)
-        .with_for_update()
+        sa.select(Enrollment).where(Enrollment.user_id == user_id, Enrollment.course_id == course.id).with_for_update()
     )
     now = utcnow()
     if enrollment is None:
@@ -100,13 +102,18 @@ def _grant(
 
 def _consume_coupon(coupon_id: str | None) -> None:
     if coupon_id:
-        db.session.execute(
-            sa.update(Coupon).where(Coupon.id == coupon_id).values(current_uses=Coupon.current_uses + 1)
-        )
+        db.session.execute(sa.update(Coupon).where(Coupon.id == coupon_id).values(current_uses=Coupon.current_uses + 1))
 
 
-def _complete(session: PaymentSession, *, actor: str, event_id: str | None, payment_intent_id: str | None,
-              source: str, payment_status: str) -> Enrollment:
+def _complete(
+    session: PaymentSession,
+    *,
+    actor: str,
+    event_id: str | None,
+    payment_intent_id: str | None,
+    source: str,
+    payment_status: str,
+) -> Enrollment:
     """Marks the locked PENDING/PROCESSING session COMPLETED and grants access (same transaction)."""
     course = db.session.get(Course, session.course_id)
     existing = db.session.scalar(
@@ -132,18 +139,41 @@ def _complete(session: PaymentSession, *, actor: str, event_id: str | None, paym
     if payment_intent_id:
         session.payment_intent_id = payment_intent_id
     _consume_coupon(session.coupon_id)
-    audit.record("payment_session.completed", entity_type="payment_session", entity_id=session.id, actor=actor,
-                 payment_session_id=session.id, enrollment_id=enrollment.id, stripe_event_id=event_id,
-                 amount=session.final_amount, currency=session.currency, coupon_code=session.coupon_code)
+    audit.record(
+        "payment_session.completed",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor=actor,
+        payment_session_id=session.id,
+        enrollment_id=enrollment.id,
+        stripe_event_id=event_id,
+        amount=session.final_amount,
+        currency=session.currency,
+        coupon_code=session.coupon_code,
+    )
     if existing is not None and existing.payment_session_id != session.id:
         # A second payment for a course the learner already had: never silently kept.
-        audit.record("payment_session.duplicate_payment", entity_type="payment_session", entity_id=session.id,
-                     actor=actor, payment_session_id=session.id, enrollment_id=existing.id,
-                     stripe_event_id=event_id, note="learner already enrolled; refund this payment")
+        audit.record(
+            "payment_session.duplicate_payment",
+            entity_type="payment_session",
+            entity_id=session.id,
+            actor=actor,
+            payment_session_id=session.id,
+            enrollment_id=existing.id,
+            stripe_event_id=event_id,
+            note="learner already enrolled; refund this payment",
+        )
     else:
-        audit.record("enrollment.created", entity_type="enrollment", entity_id=enrollment.id, actor=actor,
-                     payment_session_id=session.id, enrollment_id=enrollment.id, stripe_event_id=event_id,
-                     source=source)
+        audit.record(
+            "enrollment.created",
+            entity_type="enrollment",
+            entity_id=enrollment.id,
+            actor=actor,
+            payment_session_id=session.id,
+            enrollment_id=enrollment.id,
+            stripe_event_id=event_id,
+            source=source,
+        )
         from webapp.services.mail import queue_enrollment_confirmation
 
         queue_enrollment_confirmation(enrollment, session)
@@ -196,33 +226,69 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
         db.session.commit()
         return Fulfillment(session, None, session.status, *card)
     if remote.payment_status not in PAID_STATES:
+        if remote.payment_intent_status in ASYNC_FAILED_STATES:
+            # The bank transfer failed: the same outcome as `async_payment_failed`, so the
+            # success page says so (and the hold is released) even if that webhook is late.
+            mark_failed(session, actor=actor, event_id=event_id, reason="async_payment_failed")
+            db.session.commit()
+            return Fulfillment(session, None, session.status, *card)
         if session.status == PaymentSessionStatus.PENDING:
             session.status = PaymentSessionStatus.PROCESSING
             if remote.payment_intent_id:
                 session.payment_intent_id = remote.payment_intent_id
-            audit.record("payment_session.processing", entity_type="payment_session", entity_id=session.id,
-                         actor=actor, payment_session_id=session.id, stripe_event_id=event_id)
+            audit.record(
+                "payment_session.processing",
+                entity_type="payment_session",
+                entity_id=session.id,
+                actor=actor,
+                payment_session_id=session.id,
+                stripe_event_id=event_id,
+            )
         db.session.commit()
         return Fulfillment(session, None, session.status, *card)
     if remote.amount_total != session.final_amount or (remote.currency or "").lower() != session.currency:
         if session.failure_reason != "amount_mismatch":
+            if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING):
+                # FAILED, not left PENDING: the learner is told, and the coupon hold is released.
+                session.status = PaymentSessionStatus.FAILED
             session.failure_reason = "amount_mismatch"
-            audit.record("payment_session.amount_mismatch", entity_type="payment_session", entity_id=session.id,
-                         actor=actor, payment_session_id=session.id, stripe_event_id=event_id,
-                         expected_amount=session.final_amount, expected_currency=session.currency,
-                         stripe_amount=remote.amount_total, stripe_currency=remote.currency)
+            audit.record(
+                "payment_session.amount_mismatch",
+                entity_type="payment_session",
+                entity_id=session.id,
+                actor=actor,
+                payment_session_id=session.id,
+                stripe_event_id=event_id,
+                expected_amount=session.final_amount,
+                expected_currency=session.currency,
+                stripe_amount=remote.amount_total,
+                stripe_currency=remote.currency,
+            )
             log.error("amount mismatch, not enrolled", extra={"fields": {"payment_session_id": session.id}})
         db.session.commit()
         return Fulfillment(session, None, session.status, *card, detail="amount_mismatch")
     if session.status != PaymentSessionStatus.PENDING and session.status != PaymentSessionStatus.PROCESSING:
         # Paid although we had cancelled or expired it (Stripe's expire raced the payment):
         # the money was taken, so the learner gets what they paid for.
-        audit.record("payment_session.paid_after_close", entity_type="payment_session", entity_id=session.id,
-                     actor=actor, payment_session_id=session.id, stripe_event_id=event_id, previous=session.status)
+        audit.record(
+            "payment_session.paid_after_close",
+            entity_type="payment_session",
+            entity_id=session.id,
+            actor=actor,
+            payment_session_id=session.id,
+            stripe_event_id=event_id,
+            previous=session.status,
+        )
     source = EnrollmentSource.COUPON if session.final_amount == 0 else EnrollmentSource.PURCHASE
     payment_status = PaymentStatus.FREE if session.final_amount == 0 else PaymentStatus.PAID
-    enrollment = _complete(session, actor=actor, event_id=event_id, payment_intent_id=remote.payment_intent_id,
-                           source=source, payment_status=payment_status)
+    enrollment = _complete(
+        session,
+        actor=actor,
+        event_id=event_id,
+        payment_intent_id=remote.payment_intent_id,
+        source=source,
+        payment_status=payment_status,
+    )
     db.session.commit()
     return Fulfillment(session, enrollment, session.status, *card)
 
@@ -256,8 +322,9 @@ def enroll_without_payment(
     db.session.add(session)
     db.session.flush()
     source = EnrollmentSource.COUPON if coupon else EnrollmentSource.FREE
-    _complete(session, actor=user.id, event_id=None, payment_intent_id=None, source=source,
-              payment_status=PaymentStatus.FREE)
+    _complete(
+        session, actor=user.id, event_id=None, payment_intent_id=None, source=source, payment_status=PaymentStatus.FREE
+    )
     return session
 
 
@@ -267,8 +334,15 @@ def mark_failed(session: PaymentSession, *, actor: str, event_id: str | None, re
         return False
     session.status = PaymentSessionStatus.FAILED
     session.failure_reason = reason[:500]
-    audit.record("payment_session.failed", entity_type="payment_session", entity_id=session.id, actor=actor,
-                 payment_session_id=session.id, stripe_event_id=event_id, reason=reason)
+    audit.record(
+        "payment_session.failed",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor=actor,
+        payment_session_id=session.id,
+        stripe_event_id=event_id,
+        reason=reason,
+    )
     return True
 
 
@@ -277,6 +351,12 @@ def mark_expired(session: PaymentSession, *, actor: str, event_id: str | None) -
     if session.status != PaymentSessionStatus.PENDING:
         return False
     session.status = PaymentSessionStatus.EXPIRED
-    audit.record("payment_session.expired", entity_type="payment_session", entity_id=session.id, actor=actor,
-                 payment_session_id=session.id, stripe_event_id=event_id)
+    audit.record(
+        "payment_session.expired",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor=actor,
+        payment_session_id=session.id,
+        stripe_event_id=event_id,
+    )
     return True
