@@ -64,64 +64,7 @@ def sqlite_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sqlite") / "app.db"
 
 
-_migrated: set[str] = set()
-
-
-def _database_url(request, backend: str) -> str:
-    if backend == "postgres":
-        return request.getfixturevalue("postgres_database").url
-    return f"sqlite:///{request.getfixturevalue('sqlite_path')}"
-
-
-def make_app(database_url: str, tmp_path: Path, **overrides):
-    from webapp import create_app
-
-    config = {
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "DATABASE_IS_DEFAULT": False,
-        "SECRET_KEY": "test-secret-key",
-        "INSTANCE_PATH": str(ROOT / "instance" / "test"),
-        "STRIPE_SANDBOX_DATABASE_URL": f"sqlite:///{tmp_path / 'stripe-sandbox.db'}",
-        "STRIPE_SANDBOX_WEBHOOKS": False,
-        "STRIPE_WEBHOOK_SECRETS": ["whsec_test_secret"],
-        "STRIPE_MAX_NETWORK_RETRIES": 2,
-        "WTF_CSRF_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
-        "APP_URL": "http://localhost",
-        "APP_ORIGIN": "http://localhost",
-        "CLERK_AUTHORIZED_PARTIES": ["http://localhost"],
-        "SERVER_NAME": "localhost",
-    }
-    config.update(overrides)
-    return create_app(config)
-
-
-def migrate_once(app) -> None:
-    from flask_migrate import upgrade
-
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    if url in _migrated:
-        return
-    with app.app_context():
-        upgrade()
-    _migrated.add(url)
-
-
-def clean_database(app) -> None:
-    from webapp.extensions import db
-
-    with app.app_context():
-        tables = [t for t in reversed(db.metadata.sorted_tables)]
-        if db.engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            db.session.execute(sa.text("PRAGMA foreign_keys=OFF"))
-            for table in tables:
-                db.session.execute(table.delete())
-        db.session.commit()
-        db.session.remove()
+from harness import _database_url, clean_database, make_app, migrate_once  # noqa: E402,F401
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -84,7 +84,7 @@ def live_config(live_port) -> dict:
 
 @pytest.fixture
 def live_app(request, tmp_path, live_config, app_config):
-    from conftest import _database_url, clean_database, make_app, migrate_once
+    from harness import _database_url, clean_database, make_app, migrate_once
 
     backend = getattr(request, "param", "sqlite")
     app = make_app(_database_url(request, backend), tmp_path, **{**live_config, **app_config})

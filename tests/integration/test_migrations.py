@@ -11,7 +11,7 @@ from webapp.extensions import db
 
 
 def test_upgrade_matches_models_and_downgrades_cleanly(request, backend, tmp_path):
-    from conftest import make_app
+    from harness import make_app
 
     if backend == "postgres":
         url = request.getfixturevalue("postgres_database").new_database("mig")

@@ -33,7 +33,7 @@ def _owned_session():
 
 def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
     """Fulfils if Stripe says paid; a Stripe outage shows the last known state, never a 500."""
-    if payment_session.status == PaymentSessionStatus.COMPLETED or not payment_session.stripe_session_id:
+    if not payment_session.stripe_session_id:
         from webapp.extensions import db
         from webapp.models import Enrollment
 
