@@ -7,9 +7,11 @@ payment Stripe already completed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Course, Enrollment, PaymentSession
@@ -21,6 +23,13 @@ from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
 from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 
 NOT_FOUND_MESSAGE = "We couldn't find that enrollment."
+_ROW_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_STRIPE_OR_ROW_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def is_row_id(value: object) -> bool:
+    """Whether `value` could be one of our primary keys (anything else is simply not found)."""
+    return isinstance(value, str) and _ROW_ID.fullmatch(value) is not None
 
 
 class PaymentRequired(ServiceError):
@@ -34,7 +43,10 @@ def list_for_user(user_id: str) -> list[Enrollment]:
     """The learner's enrollments, newest first (course joined in the same query)."""
     return list(
         db.session.scalars(
-            sa.select(Enrollment).where(Enrollment.user_id == user_id).order_by(Enrollment.enrolled_at.desc())
+            sa.select(Enrollment)
+            .options(joinedload(Enrollment.course))
+            .where(Enrollment.user_id == user_id)
+            .order_by(Enrollment.enrolled_at.desc())
         ).unique()
     )
 
@@ -66,7 +78,7 @@ def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
 
 
 def _owned_query(user_id: str, enrollment_id: object):
-    if not isinstance(enrollment_id, str) or not enrollment_id or len(enrollment_id) > 32:
+    if not is_row_id(enrollment_id):
         raise NotFound(NOT_FOUND_MESSAGE)
     return sa.select(Enrollment).where(Enrollment.id == enrollment_id, Enrollment.user_id == user_id)
 
@@ -209,15 +221,15 @@ def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) 
     from webapp.services import checkout
     from webapp.services.fulfillment import fulfill_checkout
 
-    if not isinstance(course_id, str) or not course_id or len(course_id) > 32:
+    if not is_row_id(course_id):
         raise NotFound("We couldn't find that course.")
     course = db.session.get(Course, course_id)
     if course is None or not course.published:
         raise NotFound("We couldn't find that course.")
 
     if payment_session_id is not None:
-        if not isinstance(payment_session_id, str):
-            raise ValidationFailed("payment_session_id must be a string.", field="payment_session_id")
+        if not isinstance(payment_session_id, str) or _STRIPE_OR_ROW_ID.fullmatch(payment_session_id) is None:
+            raise ValidationFailed("payment_session_id must be a payment session id.", field="payment_session_id")
         session = checkout.session_for_owner(payment_session_id, user_id)
         if session.course_id != course.id:
             raise ValidationFailed("That payment session is for a different course.", field="payment_session_id")

@@ -12,6 +12,7 @@ NotFound, and no Stripe call that changes anything is made for it.
 from __future__ import annotations
 
 import logging
+import re
 
 import sqlalchemy as sa
 from flask import current_app
@@ -29,11 +30,17 @@ from webapp.payments.gateway import (
 )
 from webapp.services import audit
 from webapp.services.checkout import _gateway_failure, _lock_user, ensure_stripe_customer
+from webapp.services.enrollments import is_row_id
 from webapp.services.errors import NotFound, ServiceError, ValidationFailed
 
 log = logging.getLogger("webapp")
 
 CARD_NOT_FOUND = "We couldn't find that card."
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{4,255}")
+
+
+def _is_stripe_id(value: object, prefix: str) -> bool:
+    return isinstance(value, str) and value.startswith(prefix) and _STRIPE_ID.fullmatch(value) is not None
 
 
 def _rows(user_id: str) -> list[PaymentMethod]:
@@ -54,7 +61,7 @@ def cached_cards(user: User) -> list[PaymentMethod]:
 
 def get_card(user: User, card_id: str) -> PaymentMethod:
     """The learner's saved card by our id; NotFound for unknown ids and anyone else's."""
-    if not isinstance(card_id, str) or not card_id or len(card_id) > 32:
+    if not is_row_id(card_id):
         raise NotFound(CARD_NOT_FOUND)
     row = db.session.scalar(
         sa.select(PaymentMethod).where(PaymentMethod.id == card_id, PaymentMethod.user_id == user.id)
@@ -203,11 +210,7 @@ def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | N
     while the session isn't complete or its card is gone. Idempotent; the first card saved
     becomes the default.
     """
-    if (
-        not isinstance(stripe_session_id, str)
-        or not stripe_session_id.startswith("cs_")
-        or (len(stripe_session_id) > 255)
-    ):
+    if not _is_stripe_id(stripe_session_id, "cs_"):
         raise NotFound("We couldn't find that card setup.")
     customer_id = user.stripe_customer_id
     if not customer_id:
@@ -245,7 +248,7 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
     raises ValidationFailed on `payment_method_id`. The first card becomes the default.
     """
     pm_id = stripe_payment_method_id
-    if not isinstance(pm_id, str) or not pm_id.startswith("pm_") or len(pm_id) > 255:
+    if not _is_stripe_id(pm_id, "pm_"):
         raise ValidationFailed(
             "payment_method_id must be a Stripe payment method id (pm_…).", field="payment_method_id"
         )
@@ -282,7 +285,7 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
 
 
 def _owned_card(user_id: str, card_id: object) -> PaymentMethod:
-    if not isinstance(card_id, str) or not card_id or len(card_id) > 32:
+    if not is_row_id(card_id):
         raise NotFound(CARD_NOT_FOUND)
     row = db.session.scalar(
         sa.select(PaymentMethod)
