@@ -35,9 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     )
     app.config.update(settings)
 
-    from webapp import extensions, logging_setup
+    from webapp import extensions, logging_setup, security
 
     logging_setup.init_app(app)
+    security.init_app(app)
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.csrf.init_app(app)

@@ -1,0 +1,21 @@
+"""Production gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Workers scale with the CPU count; the app keeps no state in its processes (PostgreSQL and,
+when set, Redis are shared), so any number of workers on any number of machines is safe.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # Stripe calls time out well before this
+graceful_timeout = 30
+keepalive = 5
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))  # recycles workers: bounds memory creep
+max_requests_jitter = 200
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
+preload_app = False
