@@ -21,6 +21,9 @@ def init_app(app: Flask) -> None:
     from webapp.web import webhooks
 
     app.register_blueprint(webhooks.bp)
+    from webapp.web import admin
+
+    app.register_blueprint(admin.bp)
 
     from webapp.services.money import format_money
 
