@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from webapp.models import Enrollment, PaymentSession
+from webapp.models import Coupon, Enrollment, PaymentMethod, PaymentSession
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -55,4 +55,39 @@ def payment_session_json(s: PaymentSession) -> dict:
         "createdAt": _iso(s.created_at),
         "updatedAt": _iso(s.updated_at),
         "expiresAt": _iso(s.expires_at),
+    }
+
+
+def coupon_json(c: Coupon) -> dict:
+    return {
+        "id": c.id,
+        "code": c.code,
+        "description": c.description,
+        "discountType": c.discount_type,
+        "discountValue": format(c.discount_value.normalize(), "f") if c.discount_value is not None else "0",
+        "currency": c.currency,
+        "maxUses": c.max_uses,
+        "currentUses": c.current_uses,
+        "maxUsesPerUser": c.max_uses_per_user,
+        "validFrom": _iso(c.valid_from),
+        "validUntil": _iso(c.valid_until),
+        "minimumAmount": c.minimum_amount,
+        "maximumDiscount": c.maximum_discount,
+        "isActive": c.is_active,
+        "isPublic": c.is_public,
+        "applicableCourseIds": sorted(c.applicable_course_ids),
+    }
+
+
+def payment_method_json(m: PaymentMethod) -> dict:
+    return {
+        "id": m.id,
+        "stripePaymentMethodId": m.stripe_payment_method_id,
+        "type": m.type,
+        "brand": m.brand,
+        "last4": m.last4,
+        "expMonth": m.exp_month,
+        "expYear": m.exp_year,
+        "isDefault": m.is_default,
+        "createdAt": _iso(m.created_at),
     }
