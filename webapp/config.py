@@ -147,6 +147,7 @@ def load_config() -> dict:
         "RATELIMIT_STORAGE_URI": _env("REDIS_URL") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "METRICS_ENABLED": _env_bool("METRICS_ENABLED", False),
+        "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
         "CHECKOUT_SESSION_TTL_MINUTES": ttl,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WTF_CSRF_ENABLED": True,

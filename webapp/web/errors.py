@@ -70,6 +70,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         custom = exc.description if exc.description != type(exc).description else None
+        if exc.code == 429:
+            custom = None  # Flask-Limiter's description is the limit itself ("30 per 1 minute")
         response = error_response(exc.code or 500, custom)
         if exc.code == 429:
             retry_after = getattr(exc, "retry_after", None)
