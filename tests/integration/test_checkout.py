@@ -604,3 +604,50 @@ class TestCancelAndExpiry:
         body = html(client.get(f"/payment/success?session_id={cs_id}"))
         assert main_attrs(body)["data-session-status"] == "COMPLETED"
         assert len(enrollments(app)) == 1
+
+    def test_cancel_during_a_stripe_outage_keeps_the_checkout_and_says_so(self, app, client, shop, learner):
+        make_coupon(app, "ONLYONE", value="10", max_uses=1)
+        started = start_checkout(client, SLUG, "ONLYONE")
+        cs_id = cs_id_of(started.headers["Location"])
+        inject_faults(app, 50, "500")
+        try:
+            page = client.get(f"/payment/cancel?session_id={cs_id}")
+        finally:
+            clear_faults(app)
+        body = html(page)
+        assert page.status_code == 200
+        assert "couldn't reach our payment provider" in body
+        assert "has been released" not in body
+        assert payment_sessions(app)[0].status == "PENDING"
+        # Once Stripe is back, the same link finishes the job.
+        body = html(client.get(f"/payment/cancel?session_id={cs_id}"))
+        assert "ONLYONE has been released" in body
+        assert payment_sessions(app)[0].status == "CANCELED"
+
+    def test_cancel_link_after_a_bank_transfer_says_it_is_processing(self, app, client, shop, learner):
+        started = start_checkout(client, SLUG)
+        cs_id = cs_id_of(started.headers["Location"])
+        pay(client, started.headers["Location"], method="bank_transfer")
+        body = html(client.get(f"/payment/cancel?session_id={cs_id}"))
+        assert "No charge was made" not in body
+        assert "Your payment is processing" in body
+        assert payment_sessions(app)[0].status == "PROCESSING"
+
+
+class TestSuccessPageDuringOutage:
+    def test_success_page_during_a_stripe_outage_is_not_an_error_and_recovers(self, app, client, shop, learner):
+        started = start_checkout(client, SLUG)
+        paid = pay(client, started.headers["Location"])
+        inject_faults(app, 50, "network")
+        try:
+            page = client.get(paid.headers["Location"])
+        finally:
+            clear_faults(app)
+        body = html(page)
+        assert page.status_code == 200
+        assert "couldn't reach our payment provider" in body
+        assert main_attrs(body) == {"data-session-status": "PENDING"}
+        assert enrollments(app) == []
+        body = html(client.get(paid.headers["Location"]))
+        assert main_attrs(body)["data-session-status"] == "COMPLETED"
+        assert len(enrollments(app)) == 1
