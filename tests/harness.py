@@ -66,3 +66,28 @@ def clean_database(app) -> None:
                 db.session.execute(table.delete())
         db.session.commit()
         db.session.remove()
+
+
+def token_for(app, user_id: str, *, admin: bool = False, email: str | None = None, name: str | None = None) -> str:
+    from webapp.auth.tokens import issue_dev_token
+
+    return issue_dev_token(app, user_id, email=email or f"{user_id}@example.test", name=name, admin=admin)
+
+
+class Auth:
+    """Signs a test client in as a user by setting the `__session` cookie (a real dev token)."""
+
+    def __init__(self, app, client):
+        self.app = app
+        self.client = client
+
+    def sign_in(self, user_id: str = "learner_1", *, admin: bool = False, email: str | None = None) -> str:
+        token = token_for(self.app, user_id, admin=admin, email=email)
+        self.client.set_cookie("__session", token, domain="localhost")
+        return token
+
+    def sign_out(self) -> None:
+        self.client.delete_cookie("__session", domain="localhost")
+
+    def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(self.app, user_id, admin=admin)}"}

@@ -27,7 +27,7 @@ def _coupon(client):
 
 
 def test_coupon_validation_is_limited_per_user_with_retry_after(limited):
-    from conftest import Auth
+    from harness import Auth
 
     client = limited.test_client()
     Auth(limited, client).sign_in("greedy")
@@ -52,19 +52,24 @@ def test_dev_sign_in_is_limited(limited):
 
 def test_webhook_is_never_limited(limited):
     client = limited.test_client()
-    statuses = {client.post("/webhooks/stripe", data="{}", headers={"Stripe-Signature": "t=1,v1=x"}).status_code
-                for _ in range(150)}
+    statuses = {
+        client.post("/webhooks/stripe", data="{}", headers={"Stripe-Signature": "t=1,v1=x"}).status_code
+        for _ in range(150)
+    }
     assert statuses == {400}
 
 
 @pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set (CI sets it)")
 def test_limits_are_shared_through_redis_across_processes(tmp_path):
-    from conftest import Auth
+    from harness import Auth
     from harness import clean_database, make_app, migrate_once
 
     prefix = uuid.uuid4().hex
-    config = {"RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": os.environ["TEST_REDIS_URL"],
-              "RATELIMIT_KEY_PREFIX": prefix}
+    config = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": os.environ["TEST_REDIS_URL"],
+        "RATELIMIT_KEY_PREFIX": prefix,
+    }
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     first = make_app(url, tmp_path, **config)
     migrate_once(first)
