@@ -24,7 +24,7 @@ from webapp.models import AuditLog, Coupon, Course, Enrollment, PaymentSession, 
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus, RefundStatus
 from webapp.services.errors import NotFound, ValidationFailed
-from webapp.services.money import to_major
+from webapp.services.money import format_money, to_major
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -599,7 +599,11 @@ def enrollment_timeline(enrollment: Enrollment) -> list[TimelineEntry]:
         detail = r.reason or ""
         if r.failure_reason:
             detail = f"{detail} — failed: {r.failure_reason}"
-        entries.append(TimelineEntry(r.created_at, "refund", "Refund", detail, r.status, r.id))
+        entries.append(
+            TimelineEntry(
+                r.created_at, "refund", f"Refund {format_money(r.amount, r.currency)}", detail, r.status, r.id
+            )
+        )
     kinds = {"payment_session": 0, "stripe_event": 1, "refund": 2, "audit": 3}
     entries.sort(key=lambda t: (t.at, kinds[t.kind], t.ref))
     return entries
