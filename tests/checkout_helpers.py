@@ -141,3 +141,14 @@ def main_attrs(html: str) -> dict[str, str]:
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def session_token(app, user_id: str) -> str:
+    """A real dev session token (what `auth.sign_in` sets), usable from any thread or client."""
+    from webapp.auth.tokens import issue_dev_token
+
+    return issue_dev_token(app, user_id, email=f"{user_id}@example.test", name=None, admin=False)
+
+
+def sign_in_as(app, client, user_id: str) -> None:
+    client.set_cookie("__session", session_token(app, user_id), domain="localhost")

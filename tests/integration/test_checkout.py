@@ -27,6 +27,7 @@ from checkout_helpers import (
     pay,
     payment_sessions,
     rows,
+    sign_in_as,
     start_checkout,
     stripe_session,
     stripe_sessions,
@@ -167,10 +168,8 @@ class TestCouponPartial:
         assert 'data-reason="per_user_limit"' in body
         assert "maximum number of times" in body
         # Another learner is not affected by this learner's hold.
-        client.set_cookie("__session", "", domain="localhost")
-        from harness import token_for
 
-        client.set_cookie("__session", token_for(app, "learner_2"), domain="localhost")
+        sign_in_as(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "ONCEEACH"))
 
     @pytest.mark.parametrize("typed", ["  welcome10  ", "Welcome10", "\twElCoMe10\n"])
@@ -318,9 +317,8 @@ class TestStartCheckout:
         assert statuses == ["CANCELED", "PENDING"]
         # The superseded checkout no longer holds the only use of the coupon.
         make_user(app, "learner_2")
-        from harness import token_for
 
-        client.set_cookie("__session", token_for(app, "learner_2"), domain="localhost")
+        sign_in_as(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "WELCOME10"))
 
     def test_already_enrolled_is_refused_without_calling_stripe(self, app, client, shop, learner):
@@ -543,10 +541,9 @@ class TestCancelAndExpiry:
         assert "payment_session.canceled" in audit_actions(app, payment_sessions(app)[0].id)
         # Reloading is harmless, and the released coupon is available to another learner.
         assert client.get(back.headers["Location"]).status_code == 200
-        from harness import token_for
 
         make_user(app, "learner_2")
-        client.set_cookie("__session", token_for(app, "learner_2"), domain="localhost")
+        sign_in_as(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "ONLYONE"))
 
     def test_cancel_page_after_paying_in_another_tab_keeps_the_enrollment(self, app, client, shop, learner):

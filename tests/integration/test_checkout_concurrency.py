@@ -26,10 +26,10 @@ from checkout_helpers import (
     pay,
     payment_sessions,
     rows,
+    session_token,
     start_checkout,
     stripe_sessions,
 )
-from conftest import token_for
 
 SLUG = "python-payments"
 
@@ -160,7 +160,7 @@ def test_parallel_success_page_loads_make_one_enrollment(app, client, auth):
     started = start_checkout(client, SLUG, "WELCOME10")
     paid = pay(client, started.headers["Location"])
     success_url = paid.headers["Location"]
-    token = token_for(app, "buyer")
+    token = session_token(app, "buyer")
 
     def load(i: int) -> tuple[int, str | None]:
         browser = app.test_client()
