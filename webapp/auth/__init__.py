@@ -25,6 +25,7 @@ def load_identity() -> None:
     g.claims = None
     g.is_admin = False
     g.auth_reason = None
+    g.needs_refresh = False
     if request.endpoint in (None, "static") or request.path.startswith(("/_sandbox/", "/webhooks/", "/healthz")):
         return
     if is_api_request():
@@ -43,6 +44,9 @@ def load_identity() -> None:
             g.auth_reason = "missing"
             return
         result = verify_session_token(current_app, cookie=cookie)
+        if result.claims is None and result.reason == "token-expired" and _clerk_client_signed_in():
+            # Clerk session tokens live a minute; ClerkJS renews them in the browser.
+            g.needs_refresh = True
     if result.claims is None:
         g.auth_reason = result.reason
         return
@@ -50,6 +54,37 @@ def load_identity() -> None:
     g.claims = claims
     g.user = upsert_user(claims.user_id, email=claims.email, name=claims.name)
     g.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
+
+
+def _clerk_client_signed_in() -> bool:
+    """Clerk's `__client_uat` cookie is a non-zero timestamp while the browser has a live session."""
+    if not current_app.config["CLERK_CONFIGURED"]:
+        return False
+    value = request.cookies.get("__client_uat", "0")
+    return value.isdigit() and int(value) > 0
+
+
+REFRESH_MARKER = "__clerk_refreshed"
+
+
+def refresh_expired_session():
+    """Serves the refresh page once for a page GET whose Clerk token expired; never loops.
+
+    The page loads ClerkJS, which renews the `__session` cookie, then reloads the URL with
+    a marker; if the token is still not valid then, the request proceeds signed out.
+    """
+    if not g.get("needs_refresh") or request.method != "GET" or request.args.get(REFRESH_MARKER):
+        return None
+    from flask import render_template
+
+    separator = "&" if "?" in request.full_path.rstrip("?") else "?"
+    target = f"{request.full_path.rstrip('?')}{separator}{REFRESH_MARKER}=1"
+    return render_template(
+        "auth/refresh.html",
+        target=target,
+        publishable_key=current_app.config["CLERK_PUBLISHABLE_KEY"],
+        frontend_api=current_app.config["CLERK_ISSUER"],
+    ), 200
 
 
 def safe_next(target: str | None) -> str | None:
@@ -104,6 +139,7 @@ def init_app(app: Flask) -> None:
     from webapp.auth.views import bp
 
     app.before_request(load_identity)
+    app.before_request(refresh_expired_session)
     app.register_blueprint(bp)
 
     @app.context_processor
