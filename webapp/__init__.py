@@ -41,10 +41,11 @@ def create_app(config: dict | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
-    from webapp import extensions, logging_setup, security
+    from webapp import extensions, logging_setup, metrics, security
 
     logging_setup.init_app(app)
     security.init_app(app)
+    metrics.init_app(app)
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.csrf.init_app(app)

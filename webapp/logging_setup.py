@@ -52,6 +52,10 @@ def init_app(app: Flask) -> None:
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        from webapp.metrics import observe_request
+
+        observe_request(request.method, request.url_rule.rule if request.url_rule else None, response.status_code,
+                        duration_ms / 1000 if duration_ms is not None else None)
         user = g.get("user")
         request_log.info(
             "request",

@@ -6,6 +6,7 @@ from typing import Any
 
 from webapp.extensions import db
 from webapp.logging_setup import log_event
+from webapp.metrics import observe_audit
 from webapp.models import AuditLog
 
 
@@ -36,6 +37,7 @@ def record(
         data=data or None,
     )
     db.session.add(entry)
+    observe_audit(action)
     log_event(
         action,
         entity_type=entity_type,

@@ -23,6 +23,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
+from webapp.metrics import observe_webhook
 from webapp.models import PaymentSession, StripeEvent
 from webapp.models.base import utcnow
 from webapp.models.enums import PaymentSessionStatus, StripeEventStatus
@@ -99,6 +100,12 @@ def _finish(event_id: str, status: str, *, error: str | None = None, payment_ses
 
 def receive_event(event: dict[str, Any]) -> Receipt:
     """Stores a verified event once and processes it at most once at a time."""
+    receipt = _receive(event)
+    observe_webhook(event.get("type") if isinstance(event.get("type"), str) else None, receipt.status)
+    return receipt
+
+
+def _receive(event: dict[str, Any]) -> Receipt:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return Receipt(True, "ignored", "event without an id")
