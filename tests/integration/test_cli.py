@@ -31,8 +31,20 @@ class TestSeed:
 class TestCoursesCreate:
     def test_prints_the_new_id_last(self, app, runner):
         result = runner.invoke(
-            args=["courses", "create", "--slug", "c1", "--title", "Course One", "--price", "4999", "--currency", "USD",
-                  "--lectures", "12"]
+            args=[
+                "courses",
+                "create",
+                "--slug",
+                "c1",
+                "--title",
+                "Course One",
+                "--price",
+                "4999",
+                "--currency",
+                "USD",
+                "--lectures",
+                "12",
+            ]
         )
         assert result.exit_code == 0, result.output
         with app.app_context():
@@ -42,8 +54,21 @@ class TestCoursesCreate:
 
     def test_explicit_id_and_unpublished(self, app, runner):
         result = runner.invoke(
-            args=["courses", "create", "--slug", "hidden", "--title", "Hidden", "--price", "0", "--currency", "eur",
-                  "--id", "course_hidden", "--unpublished"]
+            args=[
+                "courses",
+                "create",
+                "--slug",
+                "hidden",
+                "--title",
+                "Hidden",
+                "--price",
+                "0",
+                "--currency",
+                "eur",
+                "--id",
+                "course_hidden",
+                "--unpublished",
+            ]
         )
         assert result.exit_code == 0 and _last_line(result) == "course_hidden"
         with app.app_context():
@@ -74,14 +99,36 @@ class TestCoursesCreate:
 
 class TestCouponsCreate:
     def test_all_options(self, app, runner):
-        course = runner.invoke(args=["courses", "create", "--slug", "cc", "--title", "C", "--price", "5000",
-                                     "--currency", "usd"])
+        course = runner.invoke(
+            args=["courses", "create", "--slug", "cc", "--title", "C", "--price", "5000", "--currency", "usd"]
+        )
         course_id = _last_line(course)
         result = runner.invoke(
-            args=["coupons", "create", "--code", " spring25 ", "--type", "percentage", "--value", "12.5",
-                  "--max-uses", "3", "--max-uses-per-user", "1", "--valid-from", "2026-01-01T00:00:00Z",
-                  "--valid-until", "2027-01-01", "--minimum-amount", "1000", "--maximum-discount", "2000",
-                  "--courses", course_id, "--public"]
+            args=[
+                "coupons",
+                "create",
+                "--code",
+                " spring25 ",
+                "--type",
+                "percentage",
+                "--value",
+                "12.5",
+                "--max-uses",
+                "3",
+                "--max-uses-per-user",
+                "1",
+                "--valid-from",
+                "2026-01-01T00:00:00Z",
+                "--valid-until",
+                "2027-01-01",
+                "--minimum-amount",
+                "1000",
+                "--maximum-discount",
+                "2000",
+                "--courses",
+                course_id,
+                "--public",
+            ]
         )
         assert result.exit_code == 0, result.output
         with app.app_context():
@@ -89,14 +136,31 @@ class TestCouponsCreate:
             assert coupon.code == "SPRING25"
             assert str(coupon.discount_value.normalize()) == "12.5"
             assert (coupon.max_uses, coupon.max_uses_per_user, coupon.minimum_amount, coupon.maximum_discount) == (
-                3, 1, 1000, 2000)
+                3,
+                1,
+                1000,
+                2000,
+            )
             assert coupon.is_public and coupon.is_active
             assert coupon.applicable_course_ids == [course_id]
             assert coupon.valid_until.year == 2027
 
     def test_fixed_coupon_with_currency(self, app, runner):
-        result = runner.invoke(args=["coupons", "create", "--code", "FIVE", "--type", "fixed", "--value", "500",
-                                     "--currency", "usd", "--inactive"])
+        result = runner.invoke(
+            args=[
+                "coupons",
+                "create",
+                "--code",
+                "FIVE",
+                "--type",
+                "fixed",
+                "--value",
+                "500",
+                "--currency",
+                "usd",
+                "--inactive",
+            ]
+        )
         assert result.exit_code == 0, result.output
         with app.app_context():
             coupon = db.session.get(Coupon, _last_line(result))
@@ -126,8 +190,12 @@ class TestCouponsCreate:
             assert db.session.scalar(sa.select(Coupon).where(Coupon.code == "BADONE")) is None
 
     def test_duplicate_code_is_refused_ignoring_case(self, app, runner):
-        assert runner.invoke(args=["coupons", "create", "--code", "Save10", "--type", "percentage",
-                                   "--value", "10"]).exit_code == 0
+        assert (
+            runner.invoke(
+                args=["coupons", "create", "--code", "Save10", "--type", "percentage", "--value", "10"]
+            ).exit_code
+            == 0
+        )
         again = runner.invoke(args=["coupons", "create", "--code", "SAVE10", "--type", "percentage", "--value", "5"])
         assert again.exit_code != 0 and "already exists" in again.output
 

@@ -25,8 +25,17 @@ def test_upgrade_matches_models_and_downgrades_cleanly(request, backend, tmp_pat
             diff = compare_metadata(context, db.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         tables = set(sa.inspect(db.engine).get_table_names())
-        for name in ("users", "courses", "payment_sessions", "coupons", "enrollments", "payment_methods", "refunds",
-                     "stripe_events", "audit_log"):
+        for name in (
+            "users",
+            "courses",
+            "payment_sessions",
+            "coupons",
+            "enrollments",
+            "payment_methods",
+            "refunds",
+            "stripe_events",
+            "audit_log",
+        ):
             assert name in tables
         downgrade(revision="base")
         assert set(sa.inspect(db.engine).get_table_names()) <= {"alembic_version"}

@@ -62,7 +62,11 @@ class TestErrorsAndProbes:
         with app.app_context():
             db.engine.dispose()
         good = app.config["SQLALCHEMY_DATABASE_URI"]
-        bad = "postgresql://postgres@127.0.0.1:1/nothing" if good.startswith("postgresql") else "sqlite:////nonexistent/dir/x.db"
+        bad = (
+            "postgresql://postgres@127.0.0.1:1/nothing"
+            if good.startswith("postgresql")
+            else "sqlite:////nonexistent/dir/x.db"
+        )
         from sqlalchemy import create_engine
 
         with app.app_context():
@@ -81,8 +85,10 @@ class TestSignIn:
     def test_dev_sign_in_sets_cookie_and_returns_to_next(self, client, catalog):
         page = client.get("/dev/sign-in?next=/courses/usd-course")
         assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
-        response = client.post("/dev/sign-in", data={"user_id": "u_dev", "email": "d@example.test", "name": "Dev",
-                                                     "next": "/courses/usd-course"})
+        response = client.post(
+            "/dev/sign-in",
+            data={"user_id": "u_dev", "email": "d@example.test", "name": "Dev", "next": "/courses/usd-course"},
+        )
         assert response.status_code == 303 and response.headers["Location"].endswith("/courses/usd-course")
         assert client.get_cookie("__session", domain="localhost") is not None
         assert "Dev" in client.get("/").get_data(as_text=True)

@@ -25,8 +25,9 @@ def test_clerk_origin_only_when_clerk_is_configured(tmp_path):
     assert "clerk" not in plain.test_client().get("/healthz").headers.get("Content-Security-Policy", "")
     from webapp.security import _csp
 
-    clerk = make_app(f"sqlite:///{tmp_path / 'b.db'}", tmp_path, CLERK_CONFIGURED=True,
-                     CLERK_ISSUER="https://clerk.example.com")
+    clerk = make_app(
+        f"sqlite:///{tmp_path / 'b.db'}", tmp_path, CLERK_CONFIGURED=True, CLERK_ISSUER="https://clerk.example.com"
+    )
     assert "https://clerk.example.com" in _csp(clerk).split("script-src", 1)[1].split(";", 1)[0]
 
 

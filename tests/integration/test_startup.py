@@ -13,8 +13,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def _flask(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CLERK_", "APP_", "DATABASE_"))}
     base.update(env)
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=cwd, env=base,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 class TestProductionRefusesDevDefaults:

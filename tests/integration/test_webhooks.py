@@ -46,17 +46,19 @@ def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> str:
 
 
 def event_body(event_type: str, obj: dict, *, event_id: str | None = None, livemode: bool = False) -> str:
-    return json.dumps({
-        "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": livemode,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj},
-    })
+    return json.dumps(
+        {
+            "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "api_version": "2026-10-28.endive",
+            "created": int(time.time()),
+            "livemode": livemode,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+            "data": {"object": obj},
+        }
+    )
 
 
 def deliver(client, body: str, *, signature: str | None = None, path: str = "/webhooks/stripe"):
@@ -72,8 +74,9 @@ def start_checkout(client, auth, user_id: str, coupon: str = "") -> str:
 
 
 def pay(client, cs_id: str, method: str = "card") -> None:
-    response = client.post(f"/_sandbox/stripe/pay/{cs_id}",
-                           data={"action": "pay", "method": method, "card_number": "4242424242424242"})
+    response = client.post(
+        f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": method, "card_number": "4242424242424242"}
+    )
     assert response.status_code == 303
 
 
@@ -124,8 +127,9 @@ class TestSignature:
     @pytest.mark.parametrize("header", ["garbage", "t=abc,v1=", "v1=deadbeef", "t=1,v0=abc", ""])
     def test_garbled_header(self, app, client, course, auth, header):
         body = event_body("checkout.session.completed", {"id": "cs_test_x", "object": "checkout.session"})
-        response = client.post("/webhooks/stripe", data=body,
-                               headers={"Content-Type": "application/json", "Stripe-Signature": header})
+        response = client.post(
+            "/webhooks/stripe", data=body, headers={"Content-Type": "application/json", "Stripe-Signature": header}
+        )
         assert response.status_code == 400 and count(app, StripeEvent) == 0
 
     def test_rotated_secret_and_several_signatures(self, app, client, course, auth):
@@ -143,13 +147,17 @@ class TestSignature:
 
     def test_body_over_one_megabyte_is_413(self, app, client):
         body = "x" * (1024 * 1024 + 10)
-        response = client.post("/webhooks/stripe", data=body,
-                               headers={"Content-Type": "application/json", "Stripe-Signature": sign(body)})
+        response = client.post(
+            "/webhooks/stripe", data=body, headers={"Content-Type": "application/json", "Stripe-Signature": sign(body)}
+        )
         assert response.status_code == 413 and count(app, StripeEvent) == 0
 
     def test_alias_route_verifies_the_same_way(self, app, client, course, auth):
         body = event_body("checkout.session.completed", paid_session(client, auth))
-        assert deliver(client, body, signature=sign(body, "whsec_bad"), path="/api/payments/webhooks/stripe").status_code == 400
+        assert (
+            deliver(client, body, signature=sign(body, "whsec_bad"), path="/api/payments/webhooks/stripe").status_code
+            == 400
+        )
         assert deliver(client, body, path="/api/payments/webhooks/stripe").status_code == 200
         assert count(app, Enrollment) == 1
 
@@ -200,8 +208,12 @@ class TestInbox:
     def test_unknown_type_and_foreign_session_answer_200_and_are_logged(self, app, client, course):
         unknown = deliver(client, event_body("customer.subscription.created", {"id": "sub_1"}))
         assert unknown.status_code == 200 and unknown.get_json()["status"] == "ignored"
-        foreign = deliver(client, event_body("checkout.session.expired", {
-            "id": "cs_test_not_ours", "object": "checkout.session", "metadata": {}}))
+        foreign = deliver(
+            client,
+            event_body(
+                "checkout.session.expired", {"id": "cs_test_not_ours", "object": "checkout.session", "metadata": {}}
+            ),
+        )
         assert foreign.status_code == 200 and foreign.get_json()["status"] == "ignored"
         with app.app_context():
             assert {r.status for r in db.session.scalars(sa.select(StripeEvent))} == {"IGNORED"}
@@ -230,7 +242,9 @@ class TestEveryOrder:
             elif step == "pi_succeeded":
                 assert deliver(client, event_body("payment_intent.succeeded", intent)).status_code == 200
             else:
-                assert deliver(client, event_body("checkout.session.async_payment_succeeded", session)).status_code == 200
+                assert (
+                    deliver(client, event_body("checkout.session.async_payment_succeeded", session)).status_code == 200
+                )
         assert count(app, Enrollment) == 1
         with app.app_context():
             assert db.session.scalar(sa.select(Coupon.current_uses).where(Coupon.code == "HOOK10")) == 1
@@ -296,7 +310,9 @@ class TestStateRules:
         assert count(app, Enrollment) == 0
         # the coupon can be held again by someone else
         auth.sign_in("hook_other")
-        partial = client.post("/checkout/webhook-course/coupon", data={"code": "hook10"}, headers={"HX-Request": "true"})
+        partial = client.post(
+            "/checkout/webhook-course/coupon", data={"code": "hook10"}, headers={"HX-Request": "true"}
+        )
         assert "$45.00" in partial.get_data(as_text=True)
 
     def test_bank_transfer_settles_through_the_webhook(self, app, client, auth, course):
@@ -308,8 +324,10 @@ class TestStateRules:
         assert count(app, Enrollment) == 0
         with app.app_context():
             settle_session(app, cs_id)
-        deliver(client, event_body("checkout.session.async_payment_succeeded",
-                                   stripe_object(client, f"checkout/sessions/{cs_id}")))
+        deliver(
+            client,
+            event_body("checkout.session.async_payment_succeeded", stripe_object(client, f"checkout/sessions/{cs_id}")),
+        )
         assert count(app, Enrollment) == 1
 
     def test_amount_mismatch_is_flagged_not_enrolled(self, app, client, auth, course):
