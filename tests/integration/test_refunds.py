@@ -241,14 +241,14 @@ class TestSync:
 
 
 def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
-    from conftest import Auth, _database_url, clean_database, make_app, migrate_once
+    from harness import Auth, _database_url, clean_database, make_app, migrate_once
 
     app = make_app(_database_url(request, "postgres"), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
     migrate_once(app)
     clean_database(app)
     client = app.test_client()
     eid = buy(app, client, Auth(app, client))
-    from conftest import token_for
+    from harness import token_for
 
     cookie = token_for(app, ADMIN, admin=True)
     barrier = threading.Barrier(4)
@@ -300,3 +300,38 @@ def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
 
         db.session.remove()
         db.engine.dispose()
+
+
+def test_charge_refunded_webhook_syncs_a_refund_made_at_stripe(app, client, auth):
+    """Through the real webhook route: Stripe's own signed event, a refund with no row of ours."""
+    import json
+
+    from webapp.payments.gateway import get_gateway
+    from webapp.sandbox import get_sandbox, sign_payload
+
+    eid = buy(app, client, auth)
+    pi, _ = stripe_refunds(app, eid)
+    with app.app_context():
+        made = get_gateway().create_refund(
+            payment_intent_id=pi, amount=2000, reason_metadata={}, idempotency_key="dashboard-full"
+        )
+    events = [
+        evt
+        for evt, _ in get_sandbox(app).recent_events(limit=50)
+        if evt["type"] == "charge.refunded" and evt["data"]["object"].get("payment_intent") == pi
+    ]
+    assert events
+    body = json.dumps(events[0])
+    response = client.post(
+        "/webhooks/stripe",
+        data=body,
+        headers={"Stripe-Signature": sign_payload(body, "whsec_test_secret"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert state(app, eid) == ("REFUNDED", "REFUNDED", [(2000, "SUCCEEDED")])
+    from webapp.extensions import db
+    from webapp.models import Refund
+
+    with app.app_context():
+        row = db.session.scalar(sa.select(Refund).where(Refund.enrollment_id == eid))
+        assert (row.stripe_refund_id, row.created_by) == (made.id, "stripe")
