@@ -335,3 +335,19 @@ def test_charge_refunded_webhook_syncs_a_refund_made_at_stripe(app, client, auth
     with app.app_context():
         row = db.session.scalar(sa.select(Refund).where(Refund.enrollment_id == eid))
         assert (row.stripe_refund_id, row.created_by) == (made.id, "stripe")
+
+
+def test_stale_remainder_refused_by_stripe_is_explained_and_resynced(app, client, auth):
+    from webapp.payments.gateway import get_gateway
+
+    eid = buy(app, client, auth)
+    pi, _ = stripe_refunds(app, eid)
+    with app.app_context():
+        get_gateway().create_refund(payment_intent_id=pi, amount=1500, reason_metadata={}, idempotency_key="dash")
+    response = refund(client, auth, eid, amount="", submission="stale")
+    assert response.status_code == 409
+    assert "less remains refundable than we had recorded" in text(response)
+    assert state(app, eid) == ("ACTIVE", "PARTIALLY_REFUNDED", [(1500, "SUCCEEDED")])
+    assert "$5.00" in text(response)  # the page now shows what really remains
+    assert refund(client, auth, eid, amount="", submission="retry").status_code == 303
+    assert state(app, eid) == ("REFUNDED", "REFUNDED", [(1500, "SUCCEEDED"), (500, "SUCCEEDED")])

@@ -39,6 +39,9 @@ _STRIPE_STATUS = {
 
 MAX_REASON_LENGTH = 500
 
+#: Stripe's refusals that mean our idea of what remains is out of date.
+STALE_REMAINDER_CODES = ("amount_too_large", "charge_already_refunded")
+
 
 def refund_key(enrollment_id: str, request_token: str) -> str:
     """The idempotency key of one rendered refund form for one enrollment."""
@@ -208,6 +211,18 @@ def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id:
             "refund refused or failed at stripe",
             extra={"fields": {"enrollment_id": enrollment_id, "error": type(exc).__name__, "code": exc.code}},
         )
+        if isinstance(exc, PaymentRejected) and exc.code in STALE_REMAINDER_CODES:
+            # Stripe knows of refunds we have no row for (made in its dashboard, webhook not
+            # yet here): mirror them now so the page shows what really remains.
+            try:
+                sync_refunds_for_payment_intent(session.payment_intent_id, event_id=None)
+            except GatewayError:
+                db.session.rollback()
+            raise Conflict(
+                "Stripe says less remains refundable than we had recorded (a refund was probably made "
+                "directly at Stripe). The refunds have been re-read; check the amount and try again.",
+                code="refund_refused",
+            ) from None
         raise _gateway_failure(exc) from None
 
     refund = db.session.scalar(sa.select(Refund).where(Refund.stripe_refund_id == info.id))
