@@ -41,9 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
-    from webapp import extensions, logging_setup, metrics, security
+    from webapp import extensions, logging_setup, metrics, observability, security
 
     logging_setup.init_app(app)
+    observability.init_app(app)
     security.init_app(app)
     metrics.init_app(app)
     extensions.db.init_app(app)
@@ -51,6 +52,19 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.csrf.init_app(app)
     extensions.htmx.init_app(app)
     extensions.limiter.init_app(app)
+    if app.config["FRONTEND_URLS"]:
+        from flask_cors import CORS
+
+        # Only the JSON API, only the configured origins, Bearer tokens (no credentials mode);
+        # never the HTML pages or the webhook alias.
+        CORS(
+            app,
+            resources={r"^/api/(?!payments/webhooks/).*": {"origins": app.config["FRONTEND_URLS"]}},
+            methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type"],
+            supports_credentials=False,
+            max_age=600,
+        )
 
     from webapp import models  # noqa: F401  (registers the tables)
     from webapp.auth import init_app as init_auth
@@ -62,6 +76,10 @@ def create_app(config: dict | None = None) -> Flask:
     gateway.init_app(app)
     init_sandbox(app)
     init_web(app)
+
+    from webapp.services import mail
+
+    mail.init_app(app)
 
     from webapp.cli import init_app as init_cli
 

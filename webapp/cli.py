@@ -180,7 +180,20 @@ def replay_command(event_id):
     click.echo(replay_event(event_id))
 
 
+mail_cli = AppGroup("mail", help="Learner emails.")
+
+
+@mail_cli.command("send")
+def send_mail_command():
+    """Send queued emails now (retries failed sends; run from cron as a safety net)."""
+    from webapp.services.mail import deliver_pending
+
+    if not current_app.config.get("MAIL_SERVER"):
+        raise click.ClickException("MAIL_SERVER is not set: emails stay in the outbox (see /dev/mail).")
+    click.echo(f"Sent {deliver_pending()} email(s).")
+
+
 def init_app(app: Flask) -> None:
-    for group in (courses_cli, coupons_cli, dev_cli, payments_cli):
+    for group in (courses_cli, coupons_cli, dev_cli, payments_cli, mail_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_command)

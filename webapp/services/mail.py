@@ -13,7 +13,9 @@ import smtplib
 from email.message import EmailMessage
 
 import sqlalchemy as sa
-from flask import current_app, render_template
+import threading
+
+from flask import Flask, current_app, g, render_template
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -40,7 +42,8 @@ def _queue(*, dedupe_key: str, kind: str, to: str | None, subject: str, template
         with db.session.begin_nested():
             db.session.add(email)
     except IntegrityError:
-        pass  # already queued by whoever got here first
+        return  # already queued by whoever got here first
+    g.mail_queued = True
 
 
 def queue_enrollment_confirmation(enrollment: Enrollment, session: PaymentSession | None) -> None:
@@ -111,3 +114,44 @@ def _send_smtp(row: OutboxEmail) -> None:
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
         smtp.send_message(message)
+
+
+def queue_refund_notice(refund) -> None:
+    """Queues the one notice of this refund (caller's transaction), once it has succeeded."""
+    from webapp.models import Enrollment as EnrollmentModel
+
+    enrollment = db.session.get(EnrollmentModel, refund.enrollment_id) if refund.enrollment_id else None
+    if enrollment is None:
+        return
+    user = db.session.get(User, enrollment.user_id)
+    _queue(
+        dedupe_key=f"refund-notice:{refund.id}",
+        kind="refund_notice",
+        to=user.email if user else None,
+        subject=f"Your refund for {enrollment.course.title}",
+        template="refund_notice",
+        refund=refund,
+        enrollment=enrollment,
+        course=enrollment.course,
+        user=user,
+    )
+
+
+def _deliver_in_background(app: Flask) -> None:
+    def run():
+        with app.app_context():
+            try:
+                deliver_pending()
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=run, name="mail-delivery", daemon=True).start()
+
+
+def init_app(app: Flask) -> None:
+    """Sends what a request queued once its transaction is over, off the request thread."""
+
+    @app.teardown_request
+    def _send_after_commit(exc):
+        if exc is None and g.get("mail_queued") and app.config.get("MAIL_SERVER"):
+            _deliver_in_background(app)

@@ -18,9 +18,10 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(account.bp)
 
-    from webapp.web import webhooks
+    from webapp.web import devmail, webhooks
 
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(devmail.bp)
     from webapp.web import admin
 
     app.register_blueprint(admin.bp)
