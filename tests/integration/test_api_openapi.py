@@ -11,6 +11,7 @@ import pytest
 import schemathesis
 from checkout_helpers import FAST_STRIPE, make_coupon, make_course
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
@@ -67,16 +68,44 @@ class TestDocument:
         assert {"400", "401", "413", "415"} <= set(document["paths"]["/api/payments/sessions"]["post"]["responses"])
 
 
+def known_ids(client, headers, shop) -> dict[str, list[str]]:
+    """Real ids of the learner's rows, so generated requests reach the services, not only 404s."""
+    enrollment = client.post("/api/enrollments", json={"courseId": shop["free"]}, headers=headers).get_json()
+    session = client.post("/api/payments/sessions", json={"courseId": shop["paid"]}, headers=headers).get_json()
+    card = client.post("/api/payments/methods", json={"paymentMethodId": "pm_card_visa"}, headers=headers).get_json()
+    return {
+        "courseId": [shop["paid"], shop["free"]],
+        "course_id": [shop["paid"], shop["free"]],
+        "enrollment_id": [enrollment["id"]],
+        "session_id": [session["session"]["id"]],
+        "stripe_session_id": [session["session"]["stripeSessionId"]],
+        "method_id": [card["id"]],
+        "code": ["WELCOME10"],
+    }
+
+
+def with_known_ids(case, ids: dict[str, list[str]], pick: int):
+    for name, value in list((case.path_parameters or {}).items()):
+        if name in ids and isinstance(value, str):
+            case.path_parameters[name] = ids[name][pick % len(ids[name])]
+    if isinstance(case.body, dict) and isinstance(case.body.get("courseId"), str):
+        case.body["courseId"] = ids["courseId"][pick % 2]
+    return case
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-def test_api_conforms_to_its_document(app, auth, shop, route):
+def test_api_conforms_to_its_document(app, client, auth, shop, route):
     # One test per operation, driven by hand: schemathesis' lazy pytest loader does not
     # support this pytest version, and a fixture-built app per operation keeps runs apart.
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     operation = schema["/api" + route.path][route.method]
     headers = auth.bearer("learner_1")
-    for mode in GenerationMode:
+    ids = known_ids(client, headers, shop)
+    random_ids = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    real_ids = st.builds(with_known_ids, random_ids, st.just(ids), st.integers(0, 1))
+    for strategy in (random_ids, real_ids, operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)):
 
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=strategy)
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def conforms(case):
             case.call_and_validate(headers=headers, checks=CHECKS)
