@@ -85,3 +85,28 @@ def test_learner_meets_403_on_admin_pages(live_app, live_server, page, output_di
         response = page.goto(live_server.url + path)
         assert response.status == 403, path
     shot(page, output_dir, "admin-6-learner-403")
+
+
+def test_admin_creates_edits_and_deactivates_a_coupon(live_app, live_server, page, output_dir):
+    sign_in(page, live_server.url, "admin_grace", email="grace@example.test", admin=True, next_path="/admin/coupons")
+    page.fill("#code", "spring")
+    page.select_option("#discount_type", "percentage")
+    page.fill("#value", "150")
+    page.get_by_role("button", name="Create coupon").click()
+    assert "A percentage must be above 0 and at most 100." in page.locator(".alert-error").inner_text()
+    assert page.input_value("#code") == "spring"  # what was typed is kept
+    page.fill("#value", "20")
+    page.fill("#max_uses", "100")
+    page.get_by_role("button", name="Create coupon").click()
+    page.wait_for_selector(".flash-success")
+    row = page.locator("tr[data-coupon=SPRING]")
+    assert row.locator("[data-col=max]").inner_text() == "100"
+    row.get_by_role("link", name="Edit").click()
+    page.fill("#max_uses", "40")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector(".flash-success")
+    assert page.locator("tr[data-coupon=SPRING] [data-col=max]").inner_text() == "40"
+    page.locator("tr[data-coupon=SPRING]").get_by_role("button", name="Deactivate").click()
+    page.wait_for_selector(".flash-success")
+    assert "INACTIVE" in page.locator("tr[data-coupon=SPRING]").inner_text()
+    shot(page, output_dir, "admin-7-coupons")

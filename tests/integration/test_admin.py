@@ -632,3 +632,14 @@ class TestPaymentsAndEvents:
         assert [a[0] for a in _audit(app, "stripe_event.replayed")] == [ADMIN]
         missing = client.post("/admin/events/evt_nope/replay", follow_redirects=True)
         assert "does not exist" in text(missing)
+
+
+def test_unticking_active_on_the_edit_form_deactivates(app, client, auth):
+    with Seed(app) as s:
+        s.coupon("TICK")
+    auth.sign_in(ADMIN, admin=True)
+    # The browser sends the hidden default first, then the checkbox when ticked.
+    assert client.post("/admin/coupons/tick", data={"is_active": ["0"]}).status_code == 303
+    assert _coupon(app, "TICK").is_active is False
+    assert client.post("/admin/coupons/tick", data={"is_active": ["0", "1"]}).status_code == 303
+    assert _coupon(app, "TICK").is_active is True

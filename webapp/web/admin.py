@@ -238,6 +238,11 @@ def _coupons_page(*, error: str | None = None, field: str | None = None, form=No
     )
 
 
+def _coupon_form() -> dict[str, str]:
+    """The coupon form's fields; for a checkbox after its hidden default, the last value wins."""
+    return {k: request.form.getlist(k)[-1][:500] for k in request.form if k not in ("csrf_token", "course_ids")}
+
+
 @bp.get("/coupons")
 def coupons():
     return _coupons_page()
@@ -245,7 +250,7 @@ def coupons():
 
 @bp.post("/coupons")
 def create_coupon():
-    form = {k: v[:500] for k, v in request.form.items() if k != "csrf_token"}
+    form = _coupon_form()
     try:
         coupon = coupon_admin.create_coupon_from_form(form, request.form.getlist("course_ids"), admin_id=g.user.id)
     except ServiceError as exc:
@@ -268,7 +273,7 @@ def edit_coupon(coupon_id: str):
 @bp.post("/coupons/<coupon_id>")
 def update_coupon(coupon_id: str):
     coupon_id = coupon_id[:64]
-    form = {k: v[:500] for k, v in request.form.items() if k != "csrf_token"}
+    form = _coupon_form()
     try:
         coupon = coupon_admin.update_coupon(coupon_id, form, request.form.getlist("course_ids"), admin_id=g.user.id)
     except ServiceError as exc:
