@@ -7,6 +7,7 @@ the gateway's in-process HTTP client (no port, no nested Flask request).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -91,8 +92,7 @@ def handle_api(
             },
         )
 
-    auth = _header(headers, "Authorization") or ""
-    api_key = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    api_key = _api_key(_header(headers, "Authorization") or "")
     if not api_key:
         return _json(
             401,
@@ -174,6 +174,19 @@ def handle_api(
         body_ = exc.body()
         body_["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
         return _json(exc.status, body_, base)
+
+
+def _api_key(authorization: str) -> str:
+    """The secret key from `Bearer KEY` (the SDK) or Basic auth `KEY:` (curl -u KEY:)."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip()).decode("utf-8").partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return ""
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

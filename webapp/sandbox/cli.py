@@ -44,7 +44,10 @@ def serve(port: int, host: str, public_url: str | None) -> None:
     app = create_standalone_app(dict(current_app.config), public_url=public)
     click.echo(f"Stripe sandbox at {public}/_sandbox/stripe  (STRIPE_API_BASE={public}/_sandbox/stripe)")
     click.echo(f"Webhooks -> {app.extensions['stripe_sandbox'].settings.webhook_url}")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Not app.run(): Flask ignores it inside a `flask` command.
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 @stripe_sandbox_cli.command("settle")

@@ -14,6 +14,7 @@ Tables are created on first use (`checkfirst`), never through the app's migratio
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -161,10 +162,12 @@ class Tx:
         return StoredResponse(row.fingerprint, row.status, row.body) if row else None
 
     def save_idempotent(self, key: str, fingerprint: str, status: int, body: str) -> None:
+        now = int(time.time())
+        if random.random() < 0.01:
+            # Stripe forgets keys after 24 hours; pruning now and then keeps the table small.
+            self.conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created < now - 24 * 3600))
         self.conn.execute(
-            idempotency_keys.insert().values(
-                key=key, fingerprint=fingerprint, status=status, body=body, created=int(time.time())
-            )
+            idempotency_keys.insert().values(key=key, fingerprint=fingerprint, status=status, body=body, created=now)
         )
 
     # -- events ----------------------------------------------------------------------------
@@ -243,6 +246,8 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
+        # An in-memory SQLite database is one shared connection: let one thread at a time in.
+        self._memory_lock = threading.Lock() if self.engine.pool.__class__ is StaticPool else None
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -263,6 +268,10 @@ class Store:
     def transaction(self) -> Iterator[Tx]:
         """One serialised transaction: commits on success, rolls back on any exception."""
         self.ensure_schema()
+        if self._memory_lock is not None:
+            with self._memory_lock, self.engine.begin() as conn:
+                yield Tx(conn)
+            return
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
@@ -277,13 +286,11 @@ def _make_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, future=True)
     memory = parsed.database in (None, "", ":memory:")
-    engine = sa.create_engine(
-        url,
-        connect_args={"timeout": 30, "check_same_thread": False},
-        # One shared connection for an in-memory database, or every connection would see
-        # its own empty database.
-        poolclass=StaticPool if memory else None,
-    )
+    options: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    if memory:
+        # One shared connection, or every connection would see its own empty database.
+        options["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sandbox_helpers import Receiver, build_app
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from .sandbox_helpers import Receiver, build_app
 
 
 @pytest.fixture(scope="session")

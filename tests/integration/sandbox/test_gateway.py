@@ -6,7 +6,6 @@ import time
 
 import pytest
 import stripe
-from sandbox_helpers import new_checkout, pay
 
 from webapp.payments.gateway import (
     CheckoutSession,
@@ -18,6 +17,8 @@ from webapp.payments.gateway import (
     SandboxHTTPClient,
 )
 from webapp.sandbox import get_sandbox
+
+from .sandbox_helpers import new_checkout, pay
 
 
 class TestCheckoutSessions:

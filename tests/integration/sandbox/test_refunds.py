@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import stripe
-from sandbox_helpers import new_checkout, pay
 
 from webapp.payments.gateway import PaymentRejected
 from webapp.sandbox import get_sandbox
+
+from .sandbox_helpers import new_checkout, pay
 
 
 def _paid_intent(gateway, client, amount: int = 2000) -> str:
@@ -87,3 +88,28 @@ def test_unpaid_intent_cannot_be_refunded(gateway, client):
     with pytest.raises(PaymentRejected) as info:
         gateway.create_refund(payment_intent_id=pi, amount=100, reason_metadata={}, idempotency_key="unpaid")
     assert info.value.code == "charge_not_refundable"
+
+
+def test_concurrent_refunds_never_exceed_the_charge(sbx_app, gateway, client):
+    """Sandbox transactions are serialised: racing refunds cannot over-refund."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp.payments.gateway import get_gateway
+
+    pi = _paid_intent(gateway, client, amount=2000)
+
+    def refund(i: int) -> str:
+        with sbx_app.app_context():
+            try:
+                get_gateway().create_refund(
+                    payment_intent_id=pi, amount=600, reason_metadata={}, idempotency_key=f"race-{i}"
+                )
+                return "ok"
+            except PaymentRejected as exc:
+                return exc.code or "rejected"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(refund, range(8)))
+    assert outcomes.count("ok") == 3
+    assert set(outcomes) == {"ok", "amount_too_large"}
+    assert sum(r.amount for r in gateway.list_refunds(pi)) == 1800

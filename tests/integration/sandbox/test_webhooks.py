@@ -7,10 +7,11 @@ import time
 
 import pytest
 import stripe
-from sandbox_helpers import WEBHOOK_SECRET, build_app, new_checkout, pay
 
 from webapp.payments.gateway import WebhookSignatureError
 from webapp.sandbox import get_sandbox, sign_payload, wait_for_deliveries
+
+from .sandbox_helpers import WEBHOOK_SECRET, build_app, new_checkout, pay
 
 
 @pytest.fixture
