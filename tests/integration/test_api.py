@@ -142,6 +142,18 @@ class TestCreatePaymentSession:
         start(client, learner, courseId=shop["free"])
         assert_error(start(client, learner, courseId=shop["free"]), 409, "already_enrolled")
 
+    def test_stripe_down_is_a_retryable_503_and_leaves_no_pending_row(self, app, client, shop, learner):
+        from webapp.sandbox import clear_faults, inject_faults
+
+        inject_faults(app, 50, "500")
+        try:
+            error = assert_error(start(client, learner, courseId=shop["paid"]), 503, "payment_provider_unavailable")
+        finally:
+            clear_faults(app)
+        assert "try again" in error["message"]
+        assert payment_sessions(app) == []
+        assert start(client, learner, courseId=shop["paid"]).status_code == 201
+
     def test_unknown_course_is_404(self, client, shop, learner):
         assert_error(start(client, learner, courseId="no-such-course"), 404, "not_found")
         assert_error(start(client, learner, courseId="x\u0000y"), 400, "validation_failed", "courseId")
