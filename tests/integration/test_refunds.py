@@ -189,6 +189,10 @@ class TestIssueRefund:
         assert "couldn't reach Stripe, so no refund was made" in text(response)
         assert state(app, eid) == ("ACTIVE", "PAID", [])
         assert stripe_refunds(app, eid)[1] == []
+        # The retry form keeps the same token, so a refund Stripe made anyway is never doubled.
+        assert 'name="request_token" value="f"' in text(response)
+        assert refund(client, auth, eid, amount="5.00", submission="f").status_code == 303
+        assert state(app, eid) == ("ACTIVE", "PARTIALLY_REFUNDED", [(500, "SUCCEEDED")])
 
     def test_free_enrollment_has_nothing_to_refund(self, app, client, auth):
         from webapp.services.courses import create_course

@@ -25,7 +25,7 @@ from flask import (
 from webapp.auth import admin_required
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus
 from webapp.services import admin_reports, coupon_admin, grants, refunds
-from webapp.services.errors import ServiceError, ValidationFailed
+from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -169,7 +169,9 @@ def enrollments_csv():
     )
 
 
-def _render_detail(enrollment_id: str, *, error: str | None = None, status: int = 200, form=None):
+def _render_detail(
+    enrollment_id: str, *, error: str | None = None, status: int = 200, form=None, token: str | None = None
+):
     try:
         enrollment = admin_reports.get_enrollment(enrollment_id)
     except ServiceError as exc:
@@ -181,7 +183,7 @@ def _render_detail(enrollment_id: str, *, error: str | None = None, status: int 
             timeline=admin_reports.enrollment_timeline(enrollment),
             refund_list=admin_reports.refunds_of(enrollment),
             refundable=refunds.refundable_amount(enrollment),
-            request_token=secrets.token_urlsafe(16),
+            request_token=token or secrets.token_urlsafe(16),
             error=error,
             form=form or {},
         ),
@@ -207,7 +209,10 @@ def refund(enrollment_id: str):
             request_token=request.form.get("request_token", "")[:200],
         )
     except ServiceError as exc:
-        return _render_detail(enrollment_id, error=exc.message, status=exc.status, form=form)
+        # Stripe unreachable: it may still have made the refund, so a retry must reuse this
+        # form's token (Stripe's idempotency key) rather than risk a second refund.
+        token = request.form.get("request_token", "")[:200] if isinstance(exc, PaymentProviderUnavailable) else None
+        return _render_detail(enrollment_id, error=exc.message, status=exc.status, form=form, token=token)
     from webapp.services.money import format_money
 
     amount = format_money(result.amount, result.currency)
