@@ -246,21 +246,29 @@ class RefundInfo:
 # -- HTTP clients --------------------------------------------------------------------------
 
 
-class _RetryDelayMixin:
-    """Lets configuration replace the SDK's exponential back-off (tests use 0)."""
+RetryDelay = float | Callable[[], float | None] | None
 
-    retry_delay: float | None = None
+
+class _RetryDelayMixin:
+    """Lets configuration replace the SDK's exponential back-off (tests use 0).
+
+    `retry_delay` is seconds, None for the SDK's own back-off, or a callable returning
+    either — read at each retry, so a test may change the app config after start-up.
+    """
+
+    retry_delay: RetryDelay = None
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
-        if self.retry_delay is not None:
-            return self.retry_delay
+        delay = self.retry_delay() if callable(self.retry_delay) else self.retry_delay
+        if delay is not None:
+            return float(delay)
         return super()._sleep_time_seconds(num_retries)  # type: ignore[misc]
 
 
 class RequestsHTTPClient(_RetryDelayMixin, stripe.RequestsClient):
     """The SDK's own requests-based client, with a configurable retry delay."""
 
-    def __init__(self, retry_delay: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, retry_delay: RetryDelay = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.retry_delay = retry_delay
 
@@ -274,7 +282,7 @@ class SandboxHTTPClient(_RetryDelayMixin, stripe.HTTPClient):
 
     name = "stripe-sandbox-in-process"
 
-    def __init__(self, resolve: Callable[[], Sandbox], retry_delay: float | None = None) -> None:
+    def __init__(self, resolve: Callable[[], Sandbox], retry_delay: RetryDelay = None) -> None:
         super().__init__()
         self._resolve = resolve
         self.retry_delay = retry_delay
@@ -602,8 +610,12 @@ def build_gateway(app: Flask) -> Gateway:
     key: str | None = config.get("STRIPE_SECRET_KEY")
     api_base: str | None = config.get("STRIPE_API_BASE")
     retries = int(config.get("STRIPE_MAX_NETWORK_RETRIES", 2))
-    delay = config.get("STRIPE_NETWORK_RETRY_DELAY")  # None = the SDK's back-off
-    delay = float(delay) if delay is not None else None
+
+    def delay() -> float | None:
+        # None = the SDK's exponential back-off; read live so tests can set it to 0.
+        value = config.get("STRIPE_NETWORK_RETRY_DELAY")
+        return float(value) if value is not None else None
+
     http_client: stripe.HTTPClient
     base_addresses: dict[str, str] | None = None
     if api_base:
