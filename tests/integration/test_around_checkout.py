@@ -163,3 +163,30 @@ class TestSentry:
 
         assert sentry_sdk.get_client().dsn is None
         assert sqlite_app.test_client().get("/healthz").status_code == 200
+
+
+class TestRefundNotice:
+    def test_one_notice_per_refund_even_when_stripe_echoes_it(self, app, client):
+        from webapp.models import Enrollment
+        from webapp.services.refunds import issue_refund, sync_refunds_for_payment_intent
+
+        Auth(app, client).sign_in("refund_mail", email="refund@example.test")
+        with app.app_context():
+            create_course(slug="refund-mail", title="Refundable", price=5000, currency="usd")
+        cs_id = client.post("/checkout/refund-mail", data={"coupon_code": ""}).headers["Location"].rsplit("/", 1)[-1]
+        client.post(f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card",
+                                                          "card_number": "4242424242424242"})
+        client.get(f"/payment/success?session_id={cs_id}")
+        with app.app_context():
+            enrollment = db.session.scalar(sa.select(Enrollment))
+            refund = issue_refund(enrollment.id, amount_text="10.00", reason="requested", admin_id="admin_1",
+                                  request_token="tok-1")
+            pi = db.session.scalar(sa.select(Enrollment)).payment_session_id
+            from webapp.models import PaymentSession
+
+            sync_refunds_for_payment_intent(db.session.get(PaymentSession, pi).payment_intent_id, event_id="evt_x")
+            sync_refunds_for_payment_intent(db.session.get(PaymentSession, pi).payment_intent_id, event_id="evt_y")
+            notices = db.session.scalars(sa.select(OutboxEmail).where(OutboxEmail.kind == "refund_notice")).all()
+            assert len(notices) == 1
+            assert "$10.00" in notices[0].body_text and refund.id in notices[0].body_text
+            assert "you keep access" in notices[0].body_text

@@ -253,8 +253,22 @@ def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id:
         stripe_status=info.status,
     )
     _apply_statuses(enrollment, actor=admin_id, event_id=None)
+    _notify_succeeded(session.id)
     db.session.commit()
     return refund
+
+
+def _notify_succeeded(payment_session_id: str) -> None:
+    """Queues one refund notice per succeeded refund (the outbox's unique key makes it once)."""
+    from webapp.services.mail import queue_refund_notice
+
+    succeeded = db.session.scalars(
+        sa.select(Refund).where(
+            Refund.payment_session_id == payment_session_id, Refund.status == RefundStatus.SUCCEEDED
+        )
+    ).all()
+    for refund in succeeded:
+        queue_refund_notice(refund)
 
 
 def sync_refunds_for_payment_intent(payment_intent_id: str, *, event_id: str | None) -> None:
@@ -356,4 +370,5 @@ def _sync_once(session_id: str, remote: list[RefundInfo], *, event_id: str | Non
     db.session.flush()
     if enrollment is not None:
         _apply_statuses(enrollment, actor="stripe", event_id=event_id)
+    _notify_succeeded(session_id)
     db.session.commit()
