@@ -84,3 +84,23 @@ def test_limits_are_shared_through_redis_across_processes(tmp_path):
         assert _coupon(a).status_code == 200
         assert _coupon(b).status_code == 200
     assert _coupon(a).status_code == 429
+
+
+def test_api_coupon_validation_is_limited_with_json_429(limited):
+    from harness import Auth
+
+    with limited.app_context():
+        from webapp.services.catalog import get_published_course
+
+        course_id = get_published_course("limited").id
+    client = limited.test_client()
+    headers = Auth(limited, client).bearer("api_greedy")
+    statuses = [
+        client.post("/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id},
+                    headers=headers).status_code
+        for _ in range(31)
+    ]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429
+    response = client.post("/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id},
+                           headers=headers)
+    assert response.get_json()["error"]["code"] == "rate_limited" and int(response.headers["Retry-After"]) > 0

@@ -20,8 +20,8 @@ from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from webapp.auth import login_required
-from webapp.extensions import csrf, db
+from webapp.auth import login_required, rate_limit_key
+from webapp.extensions import csrf, db, limiter
 from webapp.models import Coupon, Course, PaymentSession
 from webapp.models.base import utcnow
 from webapp.models.enums import PaymentSessionStatus
@@ -222,8 +222,9 @@ def _refreshed(session: PaymentSession) -> PaymentSession:
     ok_description="Created: a new Stripe Checkout Session, or enrolled at once when the total is 0",
     response=CreatePaymentSessionResult,
     other_ok={200: ("The caller's open checkout for the same course and coupon, reused", CreatePaymentSessionResult)},
-    errors=(404, 409, 503),
+    errors=(404, 409, 429, 503),
 )
+@limiter.limit("10 per minute", key_func=rate_limit_key)
 def create_payment_session():
     body = parse_body(CreatePaymentSession)
     course = _published_course(body.course_id)
@@ -313,8 +314,10 @@ def cancel_payment_session(session_id: str):
     body=ValidateCoupon,
     response=CouponValidation,
     ok_description="`{isValid: true, discountAmount, finalAmount, coupon}` or `{isValid: false, message}`",
-    errors=(404,),
+    errors=(404, 429),
 )
+@limiter.limit("30 per minute", key_func=rate_limit_key)
+@limiter.limit("60 per minute")
 def validate_coupon():
     body = parse_body(ValidateCoupon)
     course = _published_course(body.course_id)

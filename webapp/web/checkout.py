@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from webapp.auth import login_required
+from webapp.auth import login_required, rate_limit_key
 from webapp.extensions import limiter
 from webapp.services import catalog
 from webapp.services import checkout as checkout_service
@@ -13,10 +13,6 @@ from webapp.services.errors import Conflict, PaymentProviderUnavailable, Service
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 
-
-def _user_key() -> str:
-    user = g.get("user")
-    return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
 
 
 def _course_or_404(slug: str):
@@ -59,7 +55,7 @@ def checkout_page(slug: str):
 
 @bp.route("/<slug>/coupon", methods=["POST", "DELETE"])
 @login_required
-@limiter.limit("30 per minute", key_func=_user_key)
+@limiter.limit("30 per minute", key_func=rate_limit_key)
 @limiter.limit("60 per minute")
 def apply_coupon(slug: str):
     """HTMX: the price-breakdown partial (or an inline reason); without JS, the whole page."""
@@ -70,7 +66,7 @@ def apply_coupon(slug: str):
 
 @bp.post("/<slug>")
 @login_required
-@limiter.limit("10 per minute", key_func=_user_key)
+@limiter.limit("10 per minute", key_func=rate_limit_key)
 def start_checkout(slug: str):
     course = _course_or_404(slug)
     code = request.form.get("coupon_code", "")[:200]
