@@ -56,7 +56,9 @@ def init_app(app: Flask) -> None:
 
         observe_request(request.method, request.url_rule.rule if request.url_rule else None, response.status_code,
                         duration_ms / 1000 if duration_ms is not None else None)
-        user = g.get("user")
+        # The snapshot, not the ORM row: after a commit the row is expired and reading its
+        # id would cost a SELECT on every such request.
+        user = g.get("current_user")
         request_log.info(
             "request",
             extra={

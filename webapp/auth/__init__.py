@@ -6,6 +6,7 @@ Pages read the `__session` cookie (and are CSRF-protected); the JSON API reads o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -15,6 +16,19 @@ from webapp.auth.tokens import verify_session_token
 from webapp.services.users import upsert_user
 
 
+@dataclass(frozen=True)
+class CurrentUser:
+    """What templates show of the signed-in user, read once per request.
+
+    A plain snapshot rather than the ORM row: a page that commits would otherwise expire
+    `g.user` and spend one more SELECT just to print the header's name.
+    """
+
+    id: str
+    email: str | None
+    name: str | None
+
+
 def is_api_request() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
@@ -22,6 +36,7 @@ def is_api_request() -> bool:
 def load_identity() -> None:
     """Sets g.user (None when signed out), g.claims, g.is_admin and g.auth_reason."""
     g.user = None
+    g.current_user = None
     g.claims = None
     g.is_admin = False
     g.auth_reason = None
@@ -53,6 +68,7 @@ def load_identity() -> None:
     claims = result.claims
     g.claims = claims
     g.user = upsert_user(claims.user_id, email=claims.email, name=claims.name)
+    g.current_user = CurrentUser(g.user.id, g.user.email, g.user.name)
     g.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
 
 
@@ -113,6 +129,12 @@ def _unauthenticated():
     return redirect(sign_in_url(request.full_path.rstrip("?")), code=303 if request.method != "GET" else 302)
 
 
+def rate_limit_key() -> str:
+    """Rate limits count per signed-in learner, else per client address."""
+    user = g.get("current_user")
+    return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
+
+
 def login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -144,4 +166,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _identity():
-        return {"current_user": g.get("user"), "is_admin": g.get("is_admin", False)}
+        return {"current_user": g.get("current_user"), "is_admin": g.get("is_admin", False)}

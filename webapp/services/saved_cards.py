@@ -115,21 +115,40 @@ def list_cards(user: User) -> list[PaymentMethod]:
         default = get_gateway().get_default_payment_method(customer_id)
     except GatewayError as exc:
         raise _gateway_failure(exc) from None
+    user_id = user.id
     try:
-        _lock_user(user.id)
+        _lock_user(user_id)
         keep = {card.id for card in cards}
-        for row in _rows(user.id):
-            if row.stripe_payment_method_id not in keep:
+        # One SELECT for the learner's rows and any row Stripe moved to them, instead of one
+        # per card: the page's statement count must not grow with the number of cards.
+        known = {
+            row.stripe_payment_method_id: row
+            for row in db.session.scalars(
+                sa.select(PaymentMethod).where(
+                    sa.or_(PaymentMethod.user_id == user_id, PaymentMethod.stripe_payment_method_id.in_(keep))
+                )
+            )
+        }
+        for stripe_id, row in known.items():
+            if row.user_id == user_id and stripe_id not in keep:
                 db.session.delete(row)
         db.session.flush()
         for card in cards:
-            _upsert(user.id, card)
-        _apply_default(user.id, default)
+            row = known.get(card.id)
+            if row is None:
+                row = PaymentMethod(id=new_id(), user_id=user_id, stripe_payment_method_id=card.id, type="card")
+                db.session.add(row)
+            elif row.user_id != user_id:
+                row.user_id = user_id  # a payment method belongs to one customer; Stripe moved it
+            row.brand, row.last4 = card.brand, card.last4
+            row.exp_month, row.exp_year = card.exp_month, card.exp_year
+            # Set in memory, so an unchanged flag writes nothing.
+            row.is_default = card.id == default
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    return _rows(user.id)
+    return _rows(user_id)
 
 
 def _setup_urls(success_url: str | None, cancel_url: str | None) -> tuple[str, str]:
