@@ -81,6 +81,18 @@ def create_app(config: dict | None = None) -> Flask:
 
     mail.init_app(app)
 
+    if not app.config.get("STRIPE_SECRET_KEY") and not app.testing:
+        from webapp.logging_setup import log_event
+
+        # The sandbox's signing secret is a dev value; operators rehearsing webhooks need it.
+        log_event(
+            "stripe sandbox in use",
+            webhook_secret=app.config["STRIPE_WEBHOOK_SECRETS"][0],
+            webhooks_delivered_to=app.config["STRIPE_SANDBOX_WEBHOOK_URL"]
+            if app.config["STRIPE_SANDBOX_WEBHOOKS"]
+            else None,
+        )
+
     from webapp.cli import init_app as init_cli
 
     init_cli(app)
