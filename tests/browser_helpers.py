@@ -11,8 +11,16 @@ def shot(page, output_dir: Path, name: str) -> Path:
     return path
 
 
-def sign_in(page, base_url: str, user_id: str, *, email: str | None = None, name: str | None = None,
-            admin: bool = False, next_path: str = "/") -> None:
+def sign_in(
+    page,
+    base_url: str,
+    user_id: str,
+    *,
+    email: str | None = None,
+    name: str | None = None,
+    admin: bool = False,
+    next_path: str = "/",
+) -> None:
     page.goto(f"{base_url}/dev/sign-in?next={next_path}")
     page.fill("#user_id", user_id)
     if email:

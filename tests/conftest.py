@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -47,8 +47,15 @@ class ThrowawayCluster:
             shutil.chown(self.dir, "postgres")
         self._run("initdb", "-D", f"{self.dir}/data", "-A", "trust", "-U", "postgres", "--no-sync")
         self._run(
-            "pg_ctl", "-D", f"{self.dir}/data", "-w", "-l", f"{self.dir}/log",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
+            "pg_ctl",
+            "-D",
+            f"{self.dir}/data",
+            "-w",
+            "-l",
+            f"{self.dir}/log",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
         )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 

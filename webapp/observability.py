@@ -19,7 +19,9 @@ def scrub_event(event: dict, hint: dict | None = None) -> dict:
         request.pop("query_string", None)
         headers = request.get("headers")
         if isinstance(headers, dict):
-            request["headers"] = {k: ("[Filtered]" if k.lower() in _SCRUBBED_HEADERS else v) for k, v in headers.items()}
+            request["headers"] = {
+                k: ("[Filtered]" if k.lower() in _SCRUBBED_HEADERS else v) for k, v in headers.items()
+            }
     user = event.get("user")
     if isinstance(user, dict):
         event["user"] = {"id": user.get("id")} if user.get("id") else {}

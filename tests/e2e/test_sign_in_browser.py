@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from browser_helpers import shot, sign_in
 
 from webapp.services.seed import seed_demo_data
-
-from browser_helpers import shot, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -27,9 +27,14 @@ class TestCors:
         return make_app(f"sqlite:///{tmp_path / 'cors.db'}", tmp_path, FRONTEND_URLS=[FRONTEND])
 
     def _preflight(self, app, path, origin):
-        return app.test_client().options(path, headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "Authorization, Content-Type"})
+        return app.test_client().options(
+            path,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Authorization, Content-Type",
+            },
+        )
 
     def test_preflight_from_the_front_end_is_allowed(self, cors_app):
         response = self._preflight(cors_app, "/api/payments/sessions", FRONTEND)
@@ -71,16 +76,26 @@ class TestConfirmationEmail:
         with app.app_context():
             create_course(slug="mail-course", title="Writing Emails", price=2500, currency="eur")
         cs_id = client.post("/checkout/mail-course", data={"coupon_code": ""}).headers["Location"].rsplit("/", 1)[-1]
-        client.post(f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card",
-                                                          "card_number": "4242424242424242"})
+        client.post(
+            f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card", "card_number": "4242424242424242"}
+        )
         return cs_id
 
     def test_one_email_whatever_the_interleaving(self, app, client, runner):
         cs_id = self._buy(app, client)
-        obj = client.get(f"/_sandbox/stripe/v1/checkout/sessions/{cs_id}",
-                         headers={"Authorization": "Bearer sk_test_x"}).get_json()
-        body = json.dumps({"id": "evt_mail_1", "object": "event", "type": "checkout.session.completed",
-                           "livemode": False, "created": int(time.time()), "data": {"object": obj}})
+        obj = client.get(
+            f"/_sandbox/stripe/v1/checkout/sessions/{cs_id}", headers={"Authorization": "Bearer sk_test_x"}
+        ).get_json()
+        body = json.dumps(
+            {
+                "id": "evt_mail_1",
+                "object": "event",
+                "type": "checkout.session.completed",
+                "livemode": False,
+                "created": int(time.time()),
+                "data": {"object": obj},
+            }
+        )
         body2 = body.replace("evt_mail_1", "evt_mail_2")
         assert client.post("/webhooks/stripe", data=body, headers=_sign(body)).status_code == 200
         assert client.get(f"/payment/success?session_id={cs_id}").status_code == 200
@@ -137,8 +152,12 @@ class TestSentry:
 
         sink = HttpSink()
         try:
-            app = make_app(f"sqlite:///{tmp_path / 's.db'}", tmp_path,
-                           SENTRY_DSN=f"http://publickey@127.0.0.1:{sink.port}/1", TESTING=False)
+            app = make_app(
+                f"sqlite:///{tmp_path / 's.db'}",
+                tmp_path,
+                SENTRY_DSN=f"http://publickey@127.0.0.1:{sink.port}/1",
+                TESTING=False,
+            )
 
             @app.get("/boom")
             def boom():
@@ -174,13 +193,15 @@ class TestRefundNotice:
         with app.app_context():
             create_course(slug="refund-mail", title="Refundable", price=5000, currency="usd")
         cs_id = client.post("/checkout/refund-mail", data={"coupon_code": ""}).headers["Location"].rsplit("/", 1)[-1]
-        client.post(f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card",
-                                                          "card_number": "4242424242424242"})
+        client.post(
+            f"/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card", "card_number": "4242424242424242"}
+        )
         client.get(f"/payment/success?session_id={cs_id}")
         with app.app_context():
             enrollment = db.session.scalar(sa.select(Enrollment))
-            refund = issue_refund(enrollment.id, amount_text="10.00", reason="requested", admin_id="admin_1",
-                                  request_token="tok-1")
+            refund = issue_refund(
+                enrollment.id, amount_text="10.00", reason="requested", admin_id="admin_1", request_token="tok-1"
+            )
             pi = db.session.scalar(sa.select(Enrollment)).payment_session_id
             from webapp.models import PaymentSession
 

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ISSUER = "https://clerk.example.test"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUBLIC_PEM = KEY.public_key().public_bytes(
-    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-).decode()
+PUBLIC_PEM = (
+    KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+)
 
 
 @pytest.fixture
@@ -28,8 +28,15 @@ def app_config():
 
 def clerk_token(user_id="user_clerk", *, expires_in=60, role=None):
     now = int(time.time())
-    claims = {"sub": user_id, "sid": "sess_abc", "iss": ISSUER, "azp": "http://localhost", "iat": now - 5,
-              "nbf": now - 5, "exp": now + expires_in}
+    claims = {
+        "sub": user_id,
+        "sid": "sess_abc",
+        "iss": ISSUER,
+        "azp": "http://localhost",
+        "iat": now - 5,
+        "nbf": now - 5,
+        "exp": now + expires_in,
+    }
     if role:
         claims["metadata"] = {"role": role}
     return jwt.encode(claims, KEY, algorithm="RS256")

@@ -25,7 +25,9 @@ def app_config():
 
 def _snapshot(app) -> dict[str, int]:
     with app.app_context():
-        counts = {t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in db.metadata.sorted_tables}
+        counts = {
+            t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in db.metadata.sorted_tables
+        }
         db.session.remove()
         return counts
 
@@ -58,8 +60,12 @@ def test_every_unsafe_page_route_refuses_a_missing_or_forged_token(app):
     checked = 0
     for method, path in _page_routes(app):
         for headers, data in (({}, {}), ({"X-CSRFToken": "forged"}, {"csrf_token": "forged"})):
-            response = client.open(path, method=method, data={**data, "code": "WELCOME10", "user_id": "u",
-                                                              "amount": "1.00", "reason": "r"}, headers=headers)
+            response = client.open(
+                path,
+                method=method,
+                data={**data, "code": "WELCOME10", "user_id": "u", "amount": "1.00", "reason": "r"},
+                headers=headers,
+            )
             assert response.status_code == 400, f"{method} {path} answered {response.status_code}"
             checked += 1
     assert checked >= 16

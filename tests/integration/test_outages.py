@@ -29,7 +29,9 @@ def proxied_app(request, tmp_path):
     netloc = f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
     url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
     migrate_once(make_app(database.url, tmp_path))
-    app = make_app(url, tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}})
+    app = make_app(
+        url, tmp_path, SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}}
+    )
     clean_database(app)
     with app.app_context():
         create_course(slug="outage-course", title="Outage", price=5000, currency="usd")
@@ -56,9 +58,16 @@ def test_database_outage_gives_503_then_recovers_without_restart(proxied_app):
     api = client.get("/api/enrollments", headers=Auth(app, client).bearer("outage_user"))
     assert api.status_code == 503 and api.get_json()["error"]["code"] == "service_unavailable"
     assert client.get("/readyz").status_code == 503
-    body = json.dumps({"id": "evt_outage_1", "object": "event", "type": "customer.created",
-                       "livemode": False, "created": int(time.time()),
-                       "data": {"object": {"id": "cus_outage", "object": "customer"}}})
+    body = json.dumps(
+        {
+            "id": "evt_outage_1",
+            "object": "event",
+            "type": "customer.created",
+            "livemode": False,
+            "created": int(time.time()),
+            "data": {"object": {"id": "cus_outage", "object": "customer"}},
+        }
+    )
     hook = client.post("/webhooks/stripe", data=body, headers=_signed(body))
     assert hook.status_code >= 500  # Stripe retries
     proxy.start()

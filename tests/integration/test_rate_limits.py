@@ -61,8 +61,7 @@ def test_webhook_is_never_limited(limited):
 
 @pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set (CI sets it)")
 def test_limits_are_shared_through_redis_across_processes(tmp_path):
-    from harness import Auth
-    from harness import clean_database, make_app, migrate_once
+    from harness import Auth, clean_database, make_app, migrate_once
 
     prefix = uuid.uuid4().hex
     config = {
@@ -96,11 +95,13 @@ def test_api_coupon_validation_is_limited_with_json_429(limited):
     client = limited.test_client()
     headers = Auth(limited, client).bearer("api_greedy")
     statuses = [
-        client.post("/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id},
-                    headers=headers).status_code
+        client.post(
+            "/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id}, headers=headers
+        ).status_code
         for _ in range(31)
     ]
     assert statuses[:30] == [200] * 30 and statuses[30] == 429
-    response = client.post("/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id},
-                           headers=headers)
+    response = client.post(
+        "/api/payments/coupons/validate", json={"code": "NOPE", "courseId": course_id}, headers=headers
+    )
     assert response.get_json()["error"]["code"] == "rate_limited" and int(response.headers["Retry-After"]) > 0

@@ -52,12 +52,23 @@ def two_processes(request, tmp_path):
     )
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    subprocess.run([*flask, "courses", "create", "--slug", "scaled", "--title", "Scaled", "--price", "5000",
-                    "--currency", "usd"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [*flask, "courses", "create", "--slug", "scaled", "--title", "Scaled", "--price", "5000", "--currency", "usd"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     processes = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
@@ -85,29 +96,48 @@ def test_same_webhook_at_two_processes_at_once_enrolls_once(two_processes):
     browser = requests.Session()
     page = browser.get(f"{a}/dev/sign-in").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    assert browser.post(f"{a}/dev/sign-in", data={"user_id": "scaled_user", "csrf_token": csrf},
-                        allow_redirects=False).status_code == 303
+    assert (
+        browser.post(
+            f"{a}/dev/sign-in", data={"user_id": "scaled_user", "csrf_token": csrf}, allow_redirects=False
+        ).status_code
+        == 303
+    )
     page = browser.get(f"{a}/checkout/scaled").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     started = browser.post(f"{a}/checkout/scaled", data={"coupon_code": "", "csrf_token": csrf}, allow_redirects=False)
     assert started.status_code == 303, started.text[:300]
     cs_id = started.headers["Location"].rsplit("/", 1)[-1]
-    paid = browser.post(f"{a}/_sandbox/stripe/pay/{cs_id}", data={"action": "pay", "method": "card",
-                                                                  "card_number": "4242424242424242"},
-                        allow_redirects=False)
+    paid = browser.post(
+        f"{a}/_sandbox/stripe/pay/{cs_id}",
+        data={"action": "pay", "method": "card", "card_number": "4242424242424242"},
+        allow_redirects=False,
+    )
     assert paid.status_code == 303
-    session = requests.get(f"{a}/_sandbox/stripe/v1/checkout/sessions/{cs_id}",
-                           headers={"Authorization": "Bearer sk_test_scale"}).json()
-    body = json.dumps({"id": "evt_scale_out_1", "object": "event", "type": "checkout.session.completed",
-                       "livemode": False, "created": int(time.time()), "api_version": "2026-10-28.endive",
-                       "data": {"object": session}})
+    session = requests.get(
+        f"{a}/_sandbox/stripe/v1/checkout/sessions/{cs_id}",
+        headers={"Authorization": "Bearer sk_test_scale"},
+        timeout=30,
+    ).json()
+    body = json.dumps(
+        {
+            "id": "evt_scale_out_1",
+            "object": "event",
+            "type": "checkout.session.completed",
+            "livemode": False,
+            "created": int(time.time()),
+            "api_version": "2026-10-28.endive",
+            "data": {"object": session},
+        }
+    )
     barrier = threading.Barrier(8)
     answers, spans = [], []
 
     def fire(url):
         barrier.wait()
         t0 = time.monotonic()
-        answers.append(requests.post(f"{url}/webhooks/stripe", data=body, headers=_signed(body), timeout=30).status_code)
+        answers.append(
+            requests.post(f"{url}/webhooks/stripe", data=body, headers=_signed(body), timeout=30).status_code
+        )
         spans.append((t0, time.monotonic()))
 
     threads = [threading.Thread(target=fire, args=(url,)) for url in (a, b) * 4]

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import AuditLog, Coupon, Enrollment, PaymentSession, StripeEvent
-from webapp.services.courses import create_course
 from webapp.services.coupons import create_coupon
+from webapp.services.courses import create_course
 
 SECRET = "whsec_test_secret"
 SANDBOX_KEY = {"Authorization": "Bearer sk_test_webhook_tests"}

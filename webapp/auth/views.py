@@ -88,11 +88,13 @@ def dev_sign_in():
 def sign_out():
     if _clerk_configured():
         # The session lives at Clerk: ClerkJS ends it there, then comes back to the catalog.
-        response = make_response(render_template(
-            "auth/sign_out.html",
-            publishable_key=current_app.config["CLERK_PUBLISHABLE_KEY"],
-            frontend_api=current_app.config["CLERK_ISSUER"],
-        ))
+        response = make_response(
+            render_template(
+                "auth/sign_out.html",
+                publishable_key=current_app.config["CLERK_PUBLISHABLE_KEY"],
+                frontend_api=current_app.config["CLERK_ISSUER"],
+            )
+        )
     else:
         response = make_response(redirect(url_for("catalog.index"), code=303))
     response.delete_cookie("__session", path="/", samesite="Lax", secure=current_app.config["PRODUCTION"])

@@ -69,9 +69,7 @@ def create_coupon(
     """
     normalized = normalize_code(code)
     if normalized is None:
-        raise ValidationFailed(
-            "Code must be 2–64 ASCII letters, digits, dashes or underscores.", field="code"
-        )
+        raise ValidationFailed("Code must be 2–64 ASCII letters, digits, dashes or underscores.", field="code")
     kind = (discount_type or "").strip().upper()
     if kind not in {t.value for t in DiscountType}:
         raise ValidationFailed("Type must be 'percentage' or 'fixed'.", field="type")
@@ -93,7 +91,9 @@ def create_coupon(
         if amount <= 0:
             raise ValidationFailed("A fixed discount must be a positive number of minor units.", field="value")
         if amount != amount.to_integral_value():
-            raise ValidationFailed("A fixed discount is a whole number of minor units (e.g. 500 for $5.00).", field="value")
+            raise ValidationFailed(
+                "A fixed discount is a whole number of minor units (e.g. 500 for $5.00).", field="value"
+            )
         if amount > 99_999_999:
             raise ValidationFailed("A fixed discount is larger than any price.", field="value")
         if not currency:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from email.message import EmailMessage
 
 import sqlalchemy as sa
-import threading
-
 from flask import Flask, current_app, g, render_template
 from sqlalchemy.exc import IntegrityError
 
@@ -69,8 +68,10 @@ def deliver_pending(limit: int = 50) -> int:
     if not current_app.config.get("MAIL_SERVER"):
         return 0
     rows = db.session.scalars(
-        sa.select(OutboxEmail).where(OutboxEmail.status == "PENDING", OutboxEmail.attempts < MAX_ATTEMPTS)
-        .order_by(OutboxEmail.created_at).limit(limit)
+        sa.select(OutboxEmail)
+        .where(OutboxEmail.status == "PENDING", OutboxEmail.attempts < MAX_ATTEMPTS)
+        .order_by(OutboxEmail.created_at)
+        .limit(limit)
     ).all()
     sent = 0
     for row in rows:
@@ -86,8 +87,9 @@ def deliver_pending(limit: int = 50) -> int:
             _send_smtp(row)
         except (OSError, smtplib.SMTPException) as exc:
             db.session.execute(
-                sa.update(OutboxEmail).where(OutboxEmail.id == row.id).values(status="PENDING",
-                                                                                last_error=str(exc)[:500])
+                sa.update(OutboxEmail)
+                .where(OutboxEmail.id == row.id)
+                .values(status="PENDING", last_error=str(exc)[:500])
             )
             db.session.commit()
             log.warning("email send failed", extra={"fields": {"email_id": row.id, "error": type(exc).__name__}})

@@ -77,14 +77,37 @@ DEMO_COURSES = [
 ]
 
 DEMO_COUPONS = [
-    {"code": "WELCOME10", "discount_type": "percentage", "value": "10", "is_public": True,
-     "description": "10 % off any course for new learners."},
-    {"code": "LAUNCH25", "discount_type": "percentage", "value": "25", "max_uses": 100,
-     "maximum_discount": 2000, "description": "25 % off, up to $20."},
-    {"code": "SAVE5", "discount_type": "fixed", "value": "500", "currency": "usd",
-     "minimum_amount": 2000, "description": "$5 off USD courses of $20 or more."},
-    {"code": "FULLPASS", "discount_type": "percentage", "value": "100", "max_uses": 10,
-     "max_uses_per_user": 1, "description": "100 % off: enrolls without payment."},
+    {
+        "code": "WELCOME10",
+        "discount_type": "percentage",
+        "value": "10",
+        "is_public": True,
+        "description": "10 % off any course for new learners.",
+    },
+    {
+        "code": "LAUNCH25",
+        "discount_type": "percentage",
+        "value": "25",
+        "max_uses": 100,
+        "maximum_discount": 2000,
+        "description": "25 % off, up to $20.",
+    },
+    {
+        "code": "SAVE5",
+        "discount_type": "fixed",
+        "value": "500",
+        "currency": "usd",
+        "minimum_amount": 2000,
+        "description": "$5 off USD courses of $20 or more.",
+    },
+    {
+        "code": "FULLPASS",
+        "discount_type": "percentage",
+        "value": "100",
+        "max_uses": 10,
+        "max_uses_per_user": 1,
+        "description": "100 % off: enrolls without payment.",
+    },
 ]
 
 

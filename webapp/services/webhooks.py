@@ -123,8 +123,10 @@ def _process(event_id: str, event: dict[str, Any]) -> Receipt:
     except _Ignored as reason:
         db.session.rollback()
         _finish(event_id, StripeEventStatus.IGNORED, error=str(reason))
-        log.info("stripe event ignored", extra={"fields": {"event_id": event_id, "type": event.get("type"),
-                                                            "reason": str(reason)}})
+        log.info(
+            "stripe event ignored",
+            extra={"fields": {"event_id": event_id, "type": event.get("type"), "reason": str(reason)}},
+        )
         return Receipt(True, "ignored", str(reason))
     except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
         db.session.rollback()
@@ -133,12 +135,16 @@ def _process(event_id: str, event: dict[str, Any]) -> Receipt:
             _finish(event_id, StripeEventStatus.FAILED, error=message)
         except Exception:  # noqa: BLE001 - the database itself may be the problem; Stripe retries anyway
             db.session.rollback()
-        log.error("stripe event failed", extra={"fields": {"event_id": event_id, "type": event.get("type"),
-                                                            "error": type(exc).__name__}})
+        log.error(
+            "stripe event failed",
+            extra={"fields": {"event_id": event_id, "type": event.get("type"), "error": type(exc).__name__}},
+        )
         return Receipt(False, "failed", type(exc).__name__)
     _finish(event_id, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
-    log.info("stripe event processed", extra={"fields": {"event_id": event_id, "type": event.get("type"),
-                                                          "payment_session_id": payment_session_id}})
+    log.info(
+        "stripe event processed",
+        extra={"fields": {"event_id": event_id, "type": event.get("type"), "payment_session_id": payment_session_id}},
+    )
     return Receipt(True, "processed")
 
 
@@ -205,7 +211,9 @@ def _on_session_closed(obj: dict[str, Any], event_id: str, *, failed: bool) -> s
     if found is None:
         raise _Ignored("not one of our checkout sessions")
     session = db.session.scalar(
-        sa.select(PaymentSession).where(PaymentSession.id == found.id).with_for_update()
+        sa.select(PaymentSession)
+        .where(PaymentSession.id == found.id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
     if session.stripe_session_id is None:
@@ -229,9 +237,16 @@ def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> s
     if not session.payment_intent_id and obj.get("id"):
         session.payment_intent_id = obj["id"]
     error = (obj.get("last_payment_error") or {}).get("code") if event_type.endswith("failed") else None
-    audit.record(f"payment_intent.{event_type.split('.', 1)[1]}", entity_type="payment_session",
-                 entity_id=session.id, actor="stripe", payment_session_id=session.id, stripe_event_id=event_id,
-                 payment_intent_id=obj.get("id"), decline_code=error)
+    audit.record(
+        f"payment_intent.{event_type.split('.', 1)[1]}",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor="stripe",
+        payment_session_id=session.id,
+        stripe_event_id=event_id,
+        payment_intent_id=obj.get("id"),
+        decline_code=error,
+    )
     db.session.commit()
     return session.id
 
@@ -295,16 +310,19 @@ def reconcile(*, since_hours: float | None = None) -> list[str]:
                 if result.state != before:
                     lines.append(f"{session_id} {stripe_session_id}: {before} -> {result.state}")
                 elif result.state == PaymentSessionStatus.PROCESSING and remote.payment_intent_status in (
-                    "canceled", "requires_payment_method"
+                    "canceled",
+                    "requires_payment_method",
                 ):
-                    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id)
-                                                .with_for_update())
+                    session = db.session.scalar(
+                        sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
+                    )
                     if mark_failed(session, actor="system", event_id=None, reason="async_payment_failed"):
                         lines.append(f"{session_id} {stripe_session_id}: PROCESSING -> FAILED")
                     db.session.commit()
             elif remote.status == "expired":
-                session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id)
-                                            .with_for_update())
+                session = db.session.scalar(
+                    sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
+                )
                 if mark_expired(session, actor="system", event_id=None):
                     lines.append(f"{session_id} {stripe_session_id}: PENDING -> EXPIRED")
                 db.session.commit()

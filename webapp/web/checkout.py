@@ -14,7 +14,6 @@ from webapp.services.errors import Conflict, PaymentProviderUnavailable, Service
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
 
 
-
 def _course_or_404(slug: str):
     course = catalog.get_published_course(slug)
     if course is None:

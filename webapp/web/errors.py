@@ -23,7 +23,10 @@ TITLES = {
     413: ("Too large", "That request was too large."),
     415: ("Unsupported content type", "Send this request as application/json."),
     429: ("Too many requests", "You're going a little fast. Please wait a moment and try again."),
-    500: ("Something went wrong", "An unexpected error happened on our side. Nothing was charged twice; please try again."),
+    500: (
+        "Something went wrong",
+        "An unexpected error happened on our side. Nothing was charged twice; please try again.",
+    ),
     503: ("Temporarily unavailable", "We can't reach a service we depend on right now. Please try again in a minute."),
 }
 
@@ -53,7 +56,9 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
     title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
     message = message or default_message
     if wants_json():
-        response = jsonify(error={"code": code or CODES.get(status, "error"), "message": message, "details": details or []})
+        response = jsonify(
+            error={"code": code or CODES.get(status, "error"), "message": message, "details": details or []}
+        )
         response.status_code = status
         return response
     if getattr(request, "htmx", False) and request.headers.get("HX-Request"):
@@ -64,8 +69,9 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
-        return error_response(400, "Your form expired or was sent from another site. Reload the page and try again.",
-                              code="csrf_failed")
+        return error_response(
+            400, "Your form expired or was sent from another site. Reload the page and try again.", code="csrf_failed"
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -88,7 +94,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def _database_down(exc):
         db.session.rollback()
-        log.error("database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}})
+        log.error(
+            "database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}}
+        )
         return error_response(503)
 
     @app.errorhandler(InternalServerError)

@@ -63,7 +63,8 @@ def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
     except GatewayError as exc:
         log.warning("success page could not reach stripe", extra={"fields": {"error": type(exc).__name__}})
         return Fulfillment(payment_session, None, payment_session.status), PaymentProviderUnavailable(
-            checkout_service.UNAVAILABLE_MESSAGE).message
+            checkout_service.UNAVAILABLE_MESSAGE
+        ).message
 
 
 def _reload_for_page(payment_session_id: str) -> None:
@@ -86,8 +87,15 @@ def success():
     payment_session_id = payment_session.id
     result, notice = _confirm(payment_session)
     _reload_for_page(payment_session_id)
-    return render_template("payment/success.html", result=result, session=payment_session, notice=notice,
-                           attempt=0, poll_seconds=POLL_SECONDS, max_polls=MAX_POLLS)
+    return render_template(
+        "payment/success.html",
+        result=result,
+        session=payment_session,
+        notice=notice,
+        attempt=0,
+        poll_seconds=POLL_SECONDS,
+        max_polls=MAX_POLLS,
+    )
 
 
 @bp.get("/success/status")
@@ -102,9 +110,17 @@ def success_status():
         attempt = MAX_POLLS
     result, notice = _confirm(payment_session)
     _reload_for_page(payment_session_id)
-    response = make_response(render_template("payment/_status.html", result=result, session=payment_session,
-                                              notice=notice, attempt=attempt, poll_seconds=POLL_SECONDS,
-                                              max_polls=MAX_POLLS))
+    response = make_response(
+        render_template(
+            "payment/_status.html",
+            result=result,
+            session=payment_session,
+            notice=notice,
+            attempt=attempt,
+            poll_seconds=POLL_SECONDS,
+            max_polls=MAX_POLLS,
+        )
+    )
     if result.state == PaymentSessionStatus.COMPLETED:
         response.headers["HX-Refresh"] = "true"  # re-render the page with its enrollment markers
     return response
