@@ -152,3 +152,11 @@ def session_token(app, user_id: str) -> str:
 
 def sign_in_as(app, client, user_id: str) -> None:
     client.set_cookie("__session", session_token(app, user_id), domain="localhost")
+
+
+def make_paid_and_free(app, slug: str = "python-payments") -> dict[str, str]:
+    """The two-course shop several test modules start from: a $49.99 course and a free one."""
+    return {
+        "paid": make_course(app, slug, price=4999, currency="usd", title="Python for Payments", total_lectures=12),
+        "free": make_course(app, "free-course", price=0, currency="usd", title="Free Course", total_lectures=4),
+    }

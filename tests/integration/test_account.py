@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from checkout_helpers import FAST_STRIPE, buy, enrollments, make_course, make_user, rows
+from checkout_helpers import FAST_STRIPE, buy, enrollments, make_paid_and_free, make_user, rows
 
 from webapp.models.enums import EnrollmentStatus
 
@@ -22,10 +22,7 @@ def app_config() -> dict:
 
 @pytest.fixture
 def shop(app) -> dict[str, str]:
-    return {
-        "paid": make_course(app, SLUG, price=4999, currency="usd", title="Python for Payments", total_lectures=12),
-        "free": make_course(app, "free-course", price=0, currency="usd", title="Free Course", total_lectures=4),
-    }
+    return make_paid_and_free(app, SLUG)
 
 
 def html(response) -> str:

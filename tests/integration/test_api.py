@@ -8,7 +8,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from checkout_helpers import FAST_STRIPE, cs_id_of, enrollments, make_coupon, make_course, pay, payment_sessions
+from checkout_helpers import (
+    FAST_STRIPE,
+    cs_id_of,
+    enrollments,
+    make_coupon,
+    make_paid_and_free,
+    pay,
+    payment_sessions,
+)
 
 from webapp.web.api import ROUTES
 
@@ -41,10 +49,7 @@ def app_config() -> dict:
 
 @pytest.fixture
 def shop(app) -> dict[str, str]:
-    return {
-        "paid": make_course(app, SLUG, price=4999, currency="usd", title="Python for Payments", total_lectures=12),
-        "free": make_course(app, "free-course", price=0, currency="usd", title="Free Course", total_lectures=4),
-    }
+    return make_paid_and_free(app, SLUG)
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ class CheckoutStarted:
     reused: bool = False
 
 
-def _gateway_failure(exc: GatewayError) -> ServiceError:
+def gateway_failure(exc: GatewayError) -> ServiceError:
     if isinstance(exc, PaymentRejected):
         log.warning("stripe refused a request", extra={"fields": {"code": getattr(exc, "code", None)}})
         return ServiceError(
@@ -105,7 +105,7 @@ def quote(course: Course, *, user_id: str | None, raw_code: str | None) -> Quote
     return Quote(course, breakdown, coupon, held_until)
 
 
-def _lock_user(user_id: str) -> User:
+def lock_user(user_id: str) -> User:
     user = db.session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise NotFound("Unknown user.")
@@ -160,7 +160,7 @@ def create_checkout(
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
     try:
-        user = _lock_user(user_id)
+        user = lock_user(user_id)
         if is_enrolled(user_id, course.id):
             raise Conflict("You're already enrolled in this course.", code="already_enrolled")
         existing = open_session_for(user_id, course.id, now=now)
@@ -249,7 +249,7 @@ def create_checkout(
         db.session.commit()
     except GatewayError as exc:
         db.session.rollback()
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     except Exception:
         db.session.rollback()
         raise
@@ -316,7 +316,7 @@ def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSe
             remote = get_gateway().expire_checkout_session(locked.stripe_session_id)
         except GatewayError as exc:
             db.session.rollback()
-            raise _gateway_failure(exc) from None
+            raise gateway_failure(exc) from None
         if remote.status == "complete":
             # Paid after all (another tab): fulfil it now, so the page tells the truth.
             from webapp.services.fulfillment import fulfill_checkout

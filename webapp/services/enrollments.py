@@ -239,7 +239,7 @@ def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) 
             try:
                 fulfill_checkout(session.stripe_session_id, actor=user_id)
             except GatewayError as exc:
-                raise checkout._gateway_failure(exc) from None
+                raise checkout.gateway_failure(exc) from None
             db.session.refresh(session)
         if session.status != PaymentSessionStatus.COMPLETED or not session.enrollment_id:
             raise PaymentRequired(

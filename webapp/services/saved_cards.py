@@ -29,7 +29,7 @@ from webapp.payments.gateway import (
     get_gateway,
 )
 from webapp.services import audit
-from webapp.services.checkout import _gateway_failure, _lock_user, ensure_stripe_customer
+from webapp.services.checkout import ensure_stripe_customer, gateway_failure, lock_user
 from webapp.services.enrollments import is_row_id
 from webapp.services.errors import NotFound, ServiceError, ValidationFailed
 
@@ -114,10 +114,10 @@ def list_cards(user: User) -> list[PaymentMethod]:
         cards = get_gateway().list_card_payment_methods(customer_id)
         default = get_gateway().get_default_payment_method(customer_id)
     except GatewayError as exc:
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     user_id = user.id
     try:
-        _lock_user(user_id)
+        lock_user(user_id)
         keep = {card.id for card in cards}
         # One SELECT for the learner's rows and any row Stripe moved to them, instead of one
         # per card: the page's statement count must not grow with the number of cards.
@@ -168,7 +168,7 @@ def start_card_setup(user: User, *, success_url: str | None = None, cancel_url: 
     """
     success, cancel = _setup_urls(success_url, cancel_url)
     try:
-        locked = _lock_user(user.id)
+        locked = lock_user(user.id)
         customer_id = ensure_stripe_customer(locked)
         db.session.commit()
         remote = get_gateway().create_setup_checkout(
@@ -181,7 +181,7 @@ def start_card_setup(user: User, *, success_url: str | None = None, cancel_url: 
         )
     except GatewayError as exc:
         db.session.rollback()
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     except Exception:
         db.session.rollback()
         raise
@@ -248,9 +248,9 @@ def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | N
     except ResourceMissing:
         raise NotFound("We couldn't find that card setup.") from None
     except GatewayError as exc:
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     try:
-        _lock_user(user.id)
+        lock_user(user.id)
         row = _mirror_one(user.id, card, default, actor=user.id)
         db.session.commit()
     except Exception:
@@ -275,7 +275,7 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
     if owner is not None and owner != user.id:
         raise NotFound(CARD_NOT_FOUND)
     try:
-        locked = _lock_user(user.id)
+        locked = lock_user(user.id)
         customer_id = ensure_stripe_customer(locked)
         db.session.commit()
         gateway = get_gateway()
@@ -289,12 +289,12 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
         raise ValidationFailed(f"That card could not be saved: {exc.user_message}", field="payment_method_id") from None
     except GatewayError as exc:
         db.session.rollback()
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     except Exception:
         db.session.rollback()
         raise
     try:
-        _lock_user(user.id)
+        lock_user(user.id)
         row = _mirror_one(user.id, card, default, actor=user.id)
         db.session.commit()
     except Exception:
@@ -324,7 +324,7 @@ def remove_card(user: User, card_id: str) -> None:
     is simply removed here. Stripe clears the customer's default when it was this card.
     """
     try:
-        _lock_user(user.id)
+        lock_user(user.id)
         row = _owned_card(user.id, card_id)
         customer_id = user.stripe_customer_id
         gateway = get_gateway()
@@ -354,7 +354,7 @@ def remove_card(user: User, card_id: str) -> None:
         db.session.commit()
     except GatewayError as exc:
         db.session.rollback()
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     except Exception:
         db.session.rollback()
         raise
@@ -367,7 +367,7 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
     Stripe call); a card Stripe no longer has is removed here and answers NotFound.
     """
     try:
-        _lock_user(user.id)
+        lock_user(user.id)
         row = _owned_card(user.id, card_id)
         if not user.stripe_customer_id:
             raise NotFound(CARD_NOT_FOUND)
@@ -391,7 +391,7 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
         db.session.commit()
     except GatewayError as exc:
         db.session.rollback()
-        raise _gateway_failure(exc) from None
+        raise gateway_failure(exc) from None
     except Exception:
         db.session.rollback()
         raise
@@ -432,7 +432,7 @@ def mirror_setup_session(remote: CheckoutSession, *, event_id: str | None) -> No
     if card.customer_id != user.stripe_customer_id:
         return
     default = _default_if_none(user.stripe_customer_id, card.id)
-    _lock_user(user.id)
+    lock_user(user.id)
     _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
 
 
@@ -456,7 +456,7 @@ def mirror_payment_method_event(event_type: str, pm: dict, *, event_id: str | No
     row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == pm_id))
     if user is None:
         if row is not None:
-            _lock_user(row.user_id)
+            lock_user(row.user_id)
             audit.record(
                 "payment_method.removed",
                 entity_type="payment_method",
@@ -471,5 +471,5 @@ def mirror_payment_method_event(event_type: str, pm: dict, *, event_id: str | No
             db.session.flush()
         return
     default = get_gateway().get_default_payment_method(user.stripe_customer_id)
-    _lock_user(user.id)
+    lock_user(user.id)
     _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
