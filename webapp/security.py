@@ -8,7 +8,7 @@ that follows the Pay form.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, abort, request
 
 
 def _csp(app: Flask) -> str:
@@ -35,9 +35,30 @@ def _csp(app: Flask) -> str:
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
 
+def _has_nul(values) -> bool:
+    return any("\x00" in value for value in values)
+
+
+def reject_nul_bytes():
+    """A NUL in a URL or form field is never legitimate, and PostgreSQL refuses it mid-query.
+
+    Refusing it here, once, turns what would be a 500 on any lookup into a clear 400.
+    The webhook and the sandbox read their raw bodies themselves and are left alone.
+    """
+    if request.path.startswith(("/webhooks/", "/_sandbox/", "/api/payments/webhooks/")):
+        return None
+    fields = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields += [*request.form.keys(), *request.form.values()]
+    if _has_nul(fields):
+        abort(400, "That request contained a character we can't accept.")
+    return None
+
+
 def init_app(app: Flask) -> None:
     policy = _csp(app)
     production = app.config.get("PRODUCTION")
+    app.before_request(reject_nul_bytes)
 
     @app.after_request
     def _headers(response):

@@ -35,3 +35,21 @@ def test_session_cookie_flags(sqlite_app):
     response = sqlite_app.test_client().post("/dev/sign-in", data={"user_id": "cookie_user"})
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+@pytest.mark.parametrize(
+    "method, path, data",
+    [
+        ("GET", "/payment/success?session_id=cs_%00x", None),
+        ("GET", "/courses/a%00", None),
+        ("GET", "/account/enrollments/a%00/cancel", None),
+        ("POST", "/checkout/x/coupon", {"code": "A\x00B"}),
+    ],
+)
+def test_nul_bytes_are_a_clear_400_on_both_databases(app, auth, method, path, data):
+    client = app.test_client()
+    auth.client = client
+    auth.sign_in("nul_user")
+    response = client.open(path, method=method, data=data)
+    assert response.status_code == 400
+    assert "can&#39;t accept" in response.get_data(as_text=True) or "can't accept" in response.get_data(as_text=True)
