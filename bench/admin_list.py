@@ -14,6 +14,8 @@ the same requests again. Reports large/small ratios measured in this one run; a 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
@@ -214,6 +216,9 @@ def main() -> int:
     parser.add_argument("--database-url", required=True, help="a PostgreSQL server URL (a scratch database is made)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--json", action="store_true", help="also print the timings as one JSON line (for bench/run.py)"
+    )
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         parser.error("--database-url must be a PostgreSQL URL")
@@ -223,9 +228,9 @@ def main() -> int:
     from flask_migrate import upgrade
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import token_for
+    from harness import token_for
 
-    name = f"bench_admin_list_{int(time.time())}"
+    name = f"bench_admin_list_{int(time.time())}_{os.getpid()}"
     url = create_database(args.database_url, name)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -256,6 +261,15 @@ def main() -> int:
             for request_name, small in results["small"].items():
                 large = results["large"][request_name]
                 print(f"{request_name:<18} {small * 1000:9.1f} {large * 1000:9.1f} {large / small:7.2f}")
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            request_name: {"small": small, "large": results["large"][request_name]}
+                            for request_name, small in results["small"].items()
+                        }
+                    )
+                )
             with app.app_context():
                 from webapp.extensions import db
 

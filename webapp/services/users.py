@@ -2,20 +2,67 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from webapp.extensions import db
 from webapp.models import User
+
+SEEN_USERS_MAX = 10_000
+
+
+def _seen() -> OrderedDict[str, tuple[str | None, str | None]]:
+    """user id -> (email, name) as this app in this process last read or wrote them.
+
+    The app never deletes users, so a row seen once exists; the cache only saves re-reading
+    it on every request. Per app object, so a test's fresh app starts empty.
+    """
+    return current_app.extensions.setdefault("seen_users", OrderedDict())
+
+
+def _remember(user: User) -> None:
+    seen = _seen()
+    seen[user.id] = (user.email, user.name)
+    seen.move_to_end(user.id)
+    while len(seen) > SEEN_USERS_MAX:
+        seen.popitem(last=False)
+
+
+def forget_users() -> None:
+    """Empties the cache of seen users (for whoever deletes users behind the app's back)."""
+    _seen().clear()
+
+
+def _unchanged(user_id: str, email: str | None, name: str | None) -> tuple[str | None, str | None] | None:
+    seen = _seen().get(user_id)
+    if seen is None or (email and seen[0] != email) or (name and seen[1] != name):
+        return None
+    return seen
 
 
 def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
     """Returns the user row for a verified `sub`, creating it on first sight.
 
-    Writes only when the row is new or the claims carry a changed email or name, so an
-    ordinary request costs one SELECT. Two first requests racing are resolved by the
-    primary key: the loser re-reads the winner's row.
+    Writes only when the row is new or the claims carry a changed email or name. A user this
+    process has already seen with the same claims costs no SQL at all: the row is attached to
+    the session by its primary key without a SELECT (its other columns, such as the Stripe
+    customer id, load on first access). Two first requests racing are resolved by the primary
+    key: the loser re-reads the winner's row.
     """
+    seen = _unchanged(user_id, email, name)
+    if seen is not None:
+        known = db.session.identity_map.get(identity_key(User, user_id))
+        if known is not None:
+            return known
+        user = User(id=user_id, email=seen[0], name=seen[1])
+        make_transient_to_detached(user)
+        db.session.add(user)
+        return user
     user = db.session.get(User, user_id)
     if user is None:
         try:
@@ -23,6 +70,7 @@ def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
                 user = User(id=user_id, email=email, name=name)
                 db.session.add(user)
             db.session.commit()
+            _remember(user)
             return user
         except IntegrityError:
             db.session.rollback()
@@ -38,4 +86,5 @@ def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
         changed = True
     if changed:
         db.session.commit()
+    _remember(user)
     return user

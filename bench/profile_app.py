@@ -1,0 +1,132 @@
+"""Profiles the app's gunicorn workers with py-spy under the bench load (run by hand).
+
+    .venv/bin/python bench/profile_app.py [checkout|webhook] [--seconds 10] [--top 30]
+
+Starts the app exactly as bench/run.py does (own database, production gunicorn config),
+drives one load for `--seconds`, records every worker with `py-spy record --subprocesses`
+(collapsed stacks, idle frames dropped) and prints the functions with the most inclusive
+samples, the app's own code first. The raw stacks stay in the printed file for a flame graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # noqa: E402
+
+
+def summarise(collapsed: Path, top: int) -> None:
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        seen = set()
+        for frame in stack.split(";"):
+            name = (
+                frame.split(" (", 1)[0]
+                + " ("
+                + frame.split(" (", 1)[1].split(":")[0].replace(str(bench.ROOT) + "/", "").split("site-packages/")[-1]
+                + ")"
+                if " (" in frame
+                else frame
+            )
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += samples
+    print(f"{total} samples (all workers); inclusive share of the busiest frames:")
+    for name, samples in inclusive.most_common(top):
+        print(f"  {100 * samples / total:5.1f}%  {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("target", choices=["checkout", "webhook"])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or str(bench.BIN / "py-spy")
+    name = f"bench_{bench.secrets.token_hex(4)}"
+    workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    database_url = bench.create_database(args.database_url, name)
+    server = None
+    try:
+        env = bench.base_env(database_url, workdir, args.workers)
+        bench.flask(env, "db", "upgrade")
+        bench.flask(
+            env,
+            "courses",
+            "create",
+            "--slug",
+            bench.COURSE_SLUG,
+            "--title",
+            "Bench course",
+            "--price",
+            "4999",
+            "--currency",
+            "usd",
+        )
+        token = bench.flask(env, "dev", "token", bench.LEARNER).strip().splitlines()[-1]
+        server = bench.start_gunicorn("app", ["wsgi:app"], {**env, "GUNICORN_MAX_REQUESTS": "0"}, workdir, "/healthz")
+        output = workdir / f"{args.target}.collapsed"
+        spy = subprocess.Popen(  # noqa: S603
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(server.process.pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--duration",
+                str(args.seconds),
+                "--rate",
+                "200",
+                "--output",
+                str(output),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(1)
+        if args.target == "checkout":
+            load = bench.wrk(
+                f"{server.base}/checkout/{bench.COURSE_SLUG}",
+                seconds=args.seconds,
+                connections=args.workers,
+                headers={"Cookie": f"__session={token}"},
+            )
+        else:
+            prepared = bench.signed_event_requests(f"127.0.0.1:{server.port}", "/webhooks/stripe", 30_000, "prof")
+            load = bench.blast(server.port, prepared, seconds=args.seconds, connections=args.workers)
+        print(f"{args.target}: {load.rps:.0f} req/s under py-spy (sampling slows it down)")
+        spy.wait(timeout=args.seconds + 60)
+        summarise(output, args.top)
+        kept = Path(tempfile.gettempdir()) / f"bench-{args.target}.collapsed"
+        shutil.copy(output, kept)
+        print(f"collapsed stacks: {kept}")
+    finally:
+        if server is not None:
+            server.stop()
+        bench.drop_database(args.database_url, name)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
