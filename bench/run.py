@@ -307,6 +307,7 @@ class Figure:
     budget: str
     passed: bool
     detail: str
+    informational: bool = False  # shown, but not part of the budget
 
 
 def p1(app: Server, base: Server, token: str, args, say) -> list[Figure]:
@@ -492,13 +493,21 @@ def p3(server_url: str, args, say) -> list[Figure]:
     return [
         Figure(
             "P3",
-            f"admin enrollment list, {large:,} / 1,000 enrollments (first page)",
+            f"admin enrollment list, {large:,} / 1,000 enrollments",
             first,
             "≤ 1.50",
             first <= 1.5,
-            f"{timings['first page']['small'] * 1000:.1f} -> {timings['first page']['large'] * 1000:.1f} ms; "
-            f"worst variant: {worst_name} {ratios[worst_name]:.2f}",
-        )
+            f"first page {timings['first page']['small'] * 1000:.1f} -> {timings['first page']['large'] * 1000:.1f} ms",
+        ),
+        Figure(
+            "P3",
+            "  its slowest filter/search variant (not budgeted)",
+            ratios[worst_name],
+            "info",
+            ratios[worst_name] <= 1.5,
+            f"{worst_name}: {timings[worst_name]['small'] * 1000:.1f} -> {timings[worst_name]['large'] * 1000:.1f} ms",
+            informational=True,
+        ),
     ]
 
 
@@ -655,12 +664,10 @@ def main() -> int:
     say("")
     say(f"{'':<3} {'figure':<62} {'ratio':>6}  {'budget':<7} result")
     for figure in figures:
-        say(
-            f"{figure.name:<3} {figure.what:<62} {figure.value:6.2f}  {figure.budget:<7} "
-            f"{'PASS' if figure.passed else 'FAIL'}  ({figure.detail})"
-        )
+        result = ("ok" if figure.passed else "over") if figure.informational else ("PASS" if figure.passed else "FAIL")
+        say(f"{figure.name:<3} {figure.what:<62} {figure.value:6.2f}  {figure.budget:<7} {result}  ({figure.detail})")
     say(f"finished in {time.monotonic() - started:.0f} s; load average now {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    return 0 if figures and all(f.passed for f in figures) else 1
+    return 0 if figures and all(f.passed for f in figures if not f.informational) else 1
 
 
 if __name__ == "__main__":
