@@ -48,7 +48,11 @@ def reject_nul_bytes():
     if request.path.startswith(("/webhooks/", "/_sandbox/", "/api/payments/webhooks/")):
         return None
     fields = [request.path, *request.args.keys(), *request.args.values()]
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    # Only page forms are parsed here: the API answers form bodies with 415 itself and must
+    # still see its raw body.
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and not request.path.startswith(
+        "/api/"
+    ):
         fields += [*request.form.keys(), *request.form.values()]
     if _has_nul(fields):
         abort(400, "That request contained a character we can't accept.")

@@ -124,11 +124,11 @@ class TestCancel:
         assert enrollments(app, id=enrollment.id)[0].status == EnrollmentStatus.ACTIVE
         assert "enrollment.cancelled" not in audit_for(app, enrollment.id)
 
-    @pytest.mark.parametrize("bad_id", ["does-not-exist", "x" * 300, "%00"])
-    def test_unknown_ids_are_404(self, app, client, auth, shop, bad_id):
+    @pytest.mark.parametrize("bad_id, status", [("does-not-exist", 404), ("x" * 300, 404), ("%00", 400)])
+    def test_unknown_ids_are_404(self, app, client, auth, shop, bad_id, status):
         auth.sign_in("learner_1")
-        assert client.post(f"/account/enrollments/{bad_id}/cancel").status_code == 404
-        assert client.get(f"/account/enrollments/{bad_id}/cancel").status_code == 404
+        assert client.post(f"/account/enrollments/{bad_id}/cancel").status_code == status
+        assert client.get(f"/account/enrollments/{bad_id}/cancel").status_code == status
 
 
 class TestProgress:

@@ -305,11 +305,11 @@ class TestPaymentSessionById:
             assert_error(client.get(path, headers=other), 404, "not_found")
         for path in (
             "/api/payments/sessions/nope",
-            "/api/payments/sessions/%00",
             "/api/payments/sessions/stripe/cs_test_nope",
             f"/api/payments/sessions/stripe/{session['id']}",  # our id is not a Stripe id
         ):
             assert_error(client.get(path, headers=learner), 404, "not_found")
+        assert client.get("/api/payments/sessions/%00", headers=learner).status_code == 400
 
     def test_patch_replaces_metadata_only(self, client, shop, learner, other):
         session = start(client, learner, courseId=shop["paid"], metadata={"a": "1"}).get_json()["session"]
@@ -392,8 +392,14 @@ class TestCoupons:
         assert found.get_json()["discountValue"] == "10"
         assert_error(client.get("/api/payments/coupons/RETIRED", headers=learner), 404)
         assert_error(client.get("/api/payments/coupons/NOPE", headers=learner), 404)
-        assert_error(client.get("/api/payments/coupons/%00", headers=learner), 404)
+        assert client.get("/api/payments/coupons/%00", headers=learner).status_code == 400
         admin = client.get("/api/payments/coupons/RETIRED", headers=auth.bearer("admin_1", admin=True))
+        assert admin.status_code == 200
+
+    def test_private_codes_cannot_be_enumerated(self, app, client, auth, shop, learner):
+        make_coupon(app, "STAFF100", value="100")
+        assert_error(client.get("/api/payments/coupons/STAFF100", headers=learner), 404)
+        admin = client.get("/api/payments/coupons/STAFF100", headers=auth.bearer("admin_1", admin=True))
         assert admin.status_code == 200
 
 

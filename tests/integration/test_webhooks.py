@@ -393,3 +393,86 @@ class TestReconcile:
         assert "EXPIRED" in result.output
         with app.app_context():
             assert db.session.scalar(sa.select(PaymentSession.status)) == "EXPIRED"
+
+
+class TestDisputes:
+    def _dispute(self, session, status, dispute_id="dp_test_1"):
+        return {
+            "id": dispute_id,
+            "object": "dispute",
+            "amount": session["amount_total"],
+            "currency": "usd",
+            "charge": "ch_x",
+            "payment_intent": session["payment_intent"],
+            "reason": "fraudulent",
+            "status": status,
+        }
+
+    def test_open_dispute_flags_and_a_lost_one_removes_access(self, app, client, auth, course):
+        session = paid_session(client, auth)
+        deliver(client, event_body("checkout.session.completed", session))
+        created = deliver(client, event_body("charge.dispute.created", self._dispute(session, "needs_response")))
+        assert created.status_code == 200
+        with app.app_context():
+            enrollment = db.session.scalar(sa.select(Enrollment))
+            assert (enrollment.status, enrollment.payment_status) == ("ACTIVE", "DISPUTED")
+        deliver(client, event_body("charge.dispute.closed", self._dispute(session, "lost")))
+        with app.app_context():
+            enrollment = db.session.scalar(sa.select(Enrollment))
+            assert (enrollment.status, enrollment.payment_status) == ("CANCELLED", "DISPUTE_LOST")
+            actions = db.session.scalars(sa.select(AuditLog.action).order_by(AuditLog.id)).all()
+            assert "charge.dispute.created" in actions and "charge.dispute.closed" in actions
+
+    def test_won_dispute_restores_the_payment_status(self, app, client, auth, course):
+        session = paid_session(client, auth)
+        deliver(client, event_body("checkout.session.completed", session))
+        deliver(client, event_body("charge.dispute.created", self._dispute(session, "needs_response")))
+        deliver(client, event_body("charge.dispute.closed", self._dispute(session, "won")))
+        with app.app_context():
+            enrollment = db.session.scalar(sa.select(Enrollment))
+            assert (enrollment.status, enrollment.payment_status) == ("ACTIVE", "PAID")
+
+    def test_dispute_of_a_foreign_payment_is_ignored(self, app, client, course):
+        body = event_body(
+            "charge.dispute.created",
+            {"id": "dp_x", "object": "dispute", "payment_intent": "pi_nope", "status": "needs_response"},
+        )
+        assert deliver(client, body).get_json()["status"] == "ignored"
+
+
+class TestStuckEvents:
+    def test_a_twin_delivery_waits_for_the_first_and_a_dead_claim_is_retried(self, app, client, auth, course, runner):
+        from datetime import timedelta
+
+        from webapp.models.base import utcnow
+
+        session = paid_session(client, auth)
+        body = event_body("checkout.session.completed", session)
+        event_id = json.loads(body)["id"]
+        with app.app_context():
+            # a worker claimed the event and died before finishing
+            db.session.add(
+                StripeEvent(
+                    id=event_id,
+                    type="checkout.session.completed",
+                    livemode=False,
+                    status="PROCESSING",
+                    payload=json.loads(body),
+                    attempts=1,
+                    locked_until=utcnow() + timedelta(seconds=1),
+                )
+            )
+            db.session.commit()
+        from webapp.services import webhooks as service
+
+        service.AWAIT_SECONDS, saved = 0.2, service.AWAIT_SECONDS
+        try:
+            busy = deliver(client, body)
+        finally:
+            service.AWAIT_SECONDS = saved
+        assert busy.status_code == 409  # not 2xx: Stripe keeps retrying
+        assert count(app, Enrollment) == 0
+        time.sleep(1.1)  # the dead worker's claim lapses
+        result = runner.invoke(args=["payments", "reconcile"])
+        assert f"event {event_id}: retried -> processed" in result.output
+        assert count(app, Enrollment) == 1

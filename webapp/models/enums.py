@@ -35,6 +35,8 @@ class PaymentStatus(StrEnum):
     FREE = "FREE"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
+    DISPUTED = "DISPUTED"  # a chargeback is open; access is kept until it is decided
+    DISPUTE_LOST = "DISPUTE_LOST"  # the bank took the money back; access removed
 
 
 class EnrollmentSource(StrEnum):

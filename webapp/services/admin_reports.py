@@ -616,15 +616,11 @@ def _describe(data: dict[str, Any] | None) -> str:
 
 
 def refunds_of(enrollment: Enrollment) -> list[Refund]:
-    if not enrollment.payment_session_id:
-        return []
-    return list(
-        db.session.scalars(
-            sa.select(Refund)
-            .where(Refund.payment_session_id == enrollment.payment_session_id)
-            .order_by(Refund.created_at, Refund.id)
-        )
-    )
+    """Refunds of the enrollment's payment and of any extra payment linked to it."""
+    condition = Refund.enrollment_id == enrollment.id
+    if enrollment.payment_session_id:
+        condition = sa.or_(condition, Refund.payment_session_id == enrollment.payment_session_id)
+    return list(db.session.scalars(sa.select(Refund).where(condition).order_by(Refund.created_at, Refund.id)))
 
 
 # -- payments and events -------------------------------------------------------------------

@@ -12,7 +12,9 @@ ACCESS_STATUSES = (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED)
 
 
 def list_published_courses() -> list[Course]:
-    return list(db.session.scalars(sa.select(Course).where(Course.published.is_(True)).order_by(Course.created_at, Course.id)))
+    return list(
+        db.session.scalars(sa.select(Course).where(Course.published.is_(True)).order_by(Course.created_at, Course.id))
+    )
 
 
 def get_published_course(slug: str) -> Course | None:

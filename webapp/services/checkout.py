@@ -30,6 +30,7 @@ log = logging.getLogger("webapp")
 # Stripe refuses an `expires_at` under 30 minutes away; a request that takes a moment must
 # not push ours under the line.
 EXPIRY_BUFFER = timedelta(minutes=2)
+MAX_CHECKOUT_LIFETIME = timedelta(hours=24) - timedelta(minutes=1)
 
 UNAVAILABLE_MESSAGE = "We couldn't reach our payment provider, so nothing was charged. Please try again in a minute."
 
@@ -91,6 +92,39 @@ def open_session_for(user_id: str, course_id: str, *, now: datetime) -> PaymentS
         .order_by(PaymentSession.created_at.desc())
         .limit(1)
     )
+
+
+def payment_in_progress(user_id: str, course_id: str) -> bool:
+    """A checkout of this learner for this course is paid but not settled (bank transfer)."""
+    return (
+        db.session.scalar(
+            sa.select(PaymentSession.id).where(
+                PaymentSession.user_id == user_id,
+                PaymentSession.course_id == course_id,
+                PaymentSession.status == PaymentSessionStatus.PROCESSING,
+            )
+        )
+        is not None
+    )
+
+
+def _ensure_customer_committed(user_id: str) -> None:
+    """Creates the learner's Stripe customer, once, in a short transaction of its own.
+
+    The customer must outlive a checkout that later fails: rolled back with it, the next
+    attempt (perhaps after an email change) would replay the idempotency key with other
+    parameters and Stripe would refuse it for a day. The user row lock makes two first
+    checkouts at once create one customer.
+    """
+    try:
+        ensure_stripe_customer(lock_user(user_id))
+        db.session.commit()
+    except GatewayError as exc:
+        db.session.rollback()
+        raise gateway_failure(exc) from None
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 def quote(course: Course, *, user_id: str | None, raw_code: str | None) -> Quote:
@@ -159,10 +193,17 @@ def create_checkout(
 
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
+    if course.price > 0 and not db.session.scalar(sa.select(User.stripe_customer_id).where(User.id == user_id)):
+        _ensure_customer_committed(user_id)
     try:
         user = lock_user(user_id)
         if is_enrolled(user_id, course.id):
             raise Conflict("You're already enrolled in this course.", code="already_enrolled")
+        if payment_in_progress(user_id, course.id):
+            raise Conflict(
+                "A payment for this course is still being processed. We'll enroll you as soon as it settles.",
+                code="payment_in_progress",
+            )
         existing = open_session_for(user_id, course.id, now=now)
         coupon: Coupon | None = None
         if code:
@@ -179,6 +220,8 @@ def create_checkout(
         if (
             existing
             and existing.coupon_id == (coupon.id if coupon else None)
+            and existing.final_amount == breakdown.total
+            and existing.currency == course.currency
             and existing.checkout_url
             and (return_url is None and cancel_to is None)
         ):
@@ -194,7 +237,11 @@ def create_checkout(
             return CheckoutStarted(session, None, enrolled_without_payment=True)
 
         customer_id = ensure_stripe_customer(user)
-        expires_at = now + timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER
+        # Stripe refuses more than 24 h; the buffer must never push a 24 h TTL over it.
+        lifetime = min(
+            timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER, MAX_CHECKOUT_LIFETIME
+        )
+        expires_at = now + lifetime
         session = PaymentSession(
             id=new_id(),
             user_id=user_id,
@@ -259,8 +306,10 @@ def create_checkout(
 def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None:
     """Cancels the learner's other open checkouts for this course (a changed coupon, say).
 
-    They are expired at Stripe best-effort; if one is paid anyway, fulfillment still honours
-    the payment (money taken is never ignored).
+    Each is expired at Stripe first. If Stripe can't be reached the whole new checkout fails
+    (GatewayError, rolled back by the caller): an old session left payable at Stripe while
+    its hold is released here could take money we'd then not see. If Stripe says the old
+    one was paid meanwhile, the new checkout is refused and fulfillment takes the payment.
     """
     others = db.session.scalars(
         sa.select(PaymentSession).where(
@@ -271,6 +320,13 @@ def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None
         )
     ).all()
     for other in others:
+        if other.stripe_session_id:
+            remote = get_gateway().expire_checkout_session(other.stripe_session_id)
+            if remote.status == "complete":
+                raise Conflict(
+                    "Your earlier checkout for this course was just paid; we're enrolling you now.",
+                    code="payment_in_progress",
+                )
         other.status = PaymentSessionStatus.CANCELED
         audit.record(
             "payment_session.superseded",
@@ -280,11 +336,6 @@ def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None
             payment_session_id=other.id,
             replaced_by=keep,
         )
-        if other.stripe_session_id:
-            try:
-                get_gateway().expire_checkout_session(other.stripe_session_id)
-            except GatewayError:
-                log.warning("could not expire superseded session", extra={"fields": {"payment_session_id": other.id}})
 
 
 def session_for_owner(stripe_session_id: str | None, user_id: str) -> PaymentSession:

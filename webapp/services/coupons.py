@@ -183,13 +183,16 @@ def terms_of(coupon: Coupon) -> CouponTerms:
 
 
 def held_uses(coupon_id: str, *, now: datetime, exclude_session_id: str | None = None) -> int:
-    """Uses held by open checkouts: PENDING payment sessions that have not expired yet."""
+    """Uses held by open checkouts: unexpired PENDING sessions, and PROCESSING ones (paid by a
+    method that settles later — they become a use, or release it when the payment fails)."""
     from webapp.models import PaymentSession
 
     query = sa.select(sa.func.count()).where(
         PaymentSession.coupon_id == coupon_id,
-        PaymentSession.status == PaymentSessionStatus.PENDING,
-        PaymentSession.expires_at > now,
+        sa.or_(
+            sa.and_(PaymentSession.status == PaymentSessionStatus.PENDING, PaymentSession.expires_at > now),
+            PaymentSession.status == PaymentSessionStatus.PROCESSING,
+        ),
     )
     if exclude_session_id:
         query = query.where(PaymentSession.id != exclude_session_id)
@@ -197,14 +200,14 @@ def held_uses(coupon_id: str, *, now: datetime, exclude_session_id: str | None =
 
 
 def uses_by_user(coupon_id: str, user_id: str, *, now: datetime, exclude_session_id: str | None = None) -> int:
-    """Completed uses plus open holds of one learner."""
+    """Completed uses plus open holds (PENDING unexpired, PROCESSING) of one learner."""
     from webapp.models import PaymentSession
 
     query = sa.select(sa.func.count()).where(
         PaymentSession.coupon_id == coupon_id,
         PaymentSession.user_id == user_id,
         sa.or_(
-            PaymentSession.status == PaymentSessionStatus.COMPLETED,
+            PaymentSession.status.in_((PaymentSessionStatus.COMPLETED, PaymentSessionStatus.PROCESSING)),
             sa.and_(PaymentSession.status == PaymentSessionStatus.PENDING, PaymentSession.expires_at > now),
         ),
     )
@@ -227,12 +230,20 @@ def assess_coupon(
     Checks in the order a learner would want to hear them: existence, active, dates,
     course, per-course price rules (minimum amount, currency, Stripe's minimum charge),
     then availability (max uses counting open holds, per-learner limit). With
-    `for_update` the coupon row is locked (PostgreSQL) so concurrent checkouts see each
-    other's holds.
+    `for_update` a capped coupon's row is locked (PostgreSQL) so concurrent checkouts see
+    each other's holds; the caller must hold the learner's row lock for the per-learner
+    limit.
     """
-    coupon = find_coupon(raw_code, for_update=for_update)
+    coupon = find_coupon(raw_code)
     if coupon is None:
         raise _refuse("unknown")
+    if for_update and coupon.max_uses is not None:
+        # Only a global cap needs the coupon row locked (holds are counted under it); the
+        # per-learner limit is already serialised by the caller's lock on the learner's row,
+        # so unlimited coupons never queue checkouts behind one another.
+        coupon = db.session.scalar(
+            sa.select(Coupon).where(Coupon.id == coupon.id).with_for_update().execution_options(populate_existing=True)
+        )
     if not coupon.is_active:
         raise _refuse("inactive")
     if coupon.valid_from and now < coupon.valid_from:

@@ -80,10 +80,30 @@ def refundable_amount(enrollment: Enrollment) -> int:
     return max(enrollment.amount_paid - succeeded - pending, 0)
 
 
+def extra_payments(enrollment: Enrollment) -> list[tuple[PaymentSession, int]]:
+    """Completed payments linked to this enrollment that did not grant it (a learner who paid
+    twice for a course they had), each with what remains refundable of it."""
+    sessions = db.session.scalars(
+        sa.select(PaymentSession).where(
+            PaymentSession.enrollment_id == enrollment.id,
+            PaymentSession.status == "COMPLETED",
+            PaymentSession.final_amount > 0,
+            PaymentSession.id != (enrollment.payment_session_id or ""),
+        )
+    ).all()
+    result = []
+    for session in sessions:
+        succeeded, pending = refunded_amounts(session.id)
+        result.append((session, max(session.final_amount - succeeded - pending, 0)))
+    return result
+
+
 def _apply_statuses(enrollment: Enrollment, *, actor: str, event_id: str | None) -> None:
     """Enrollment and payment status from the succeeded refunds (guarded, so re-running is a no-op)."""
     if not enrollment.payment_session_id or enrollment.amount_paid <= 0:
         return
+    if enrollment.payment_status in (PaymentStatus.DISPUTED, PaymentStatus.DISPUTE_LOST):
+        return  # a chargeback decides these; its events move them on
     succeeded, _pending = refunded_amounts(enrollment.payment_session_id)
     before = (enrollment.status, enrollment.payment_status)
     if succeeded >= enrollment.amount_paid:
@@ -125,7 +145,15 @@ def _gateway_failure(exc: GatewayError) -> ServiceError:
     return PaymentProviderUnavailable(exc.user_message)
 
 
-def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id: str, request_token: str) -> Refund:
+def issue_refund(
+    enrollment_id: str,
+    *,
+    amount_text: str,
+    reason: str,
+    admin_id: str,
+    request_token: str,
+    payment_session_id: str | None = None,
+) -> Refund:
     """Refunds (part of) a paid enrollment through Stripe and records Stripe's answer.
 
     `amount_text` is what the admin typed in the currency's major unit ("10.00"); empty
@@ -138,6 +166,10 @@ def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id:
     REFUNDED; a partial one PARTIALLY_REFUNDED. Raises ValidationFailed for bad input,
     NotFound for an unknown enrollment, Conflict when nothing is refundable, ServiceError /
     PaymentProviderUnavailable when Stripe refuses or is unreachable (nothing changed).
+
+    `payment_session_id` names one of `extra_payments(enrollment)` — a second payment for a
+    course the learner already had — to refund that payment instead; the enrollment's own
+    status is then left alone (its access was granted by the other payment).
     """
     token = (request_token or "").strip()
     if not token or len(token) > 128:
@@ -163,15 +195,27 @@ def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id:
     if existing is not None:
         db.session.commit()
         return existing
-    session = db.session.get(PaymentSession, enrollment.payment_session_id) if enrollment.payment_session_id else None
-    if session is None or enrollment.amount_paid <= 0 or not session.payment_intent_id:
+    if payment_session_id and payment_session_id != enrollment.payment_session_id:
+        extra = {s.id: left for s, left in extra_payments(enrollment)}
+        if payment_session_id not in extra:
+            db.session.rollback()
+            raise NotFound("That payment does not belong to this enrollment.")
+        session = db.session.get(PaymentSession, payment_session_id)
+        remaining = extra[payment_session_id]
+        grants_access = False
+    else:
+        session = (
+            db.session.get(PaymentSession, enrollment.payment_session_id) if enrollment.payment_session_id else None
+        )
+        remaining = refundable_amount(enrollment)
+        grants_access = True
+    if session is None or session.final_amount <= 0 or not session.payment_intent_id:
         db.session.rollback()
         raise Conflict("This enrollment has no card payment to refund.", code="nothing_to_refund")
-    remaining = refundable_amount(enrollment)
     if remaining <= 0:
         db.session.rollback()
         raise Conflict("This payment has already been refunded in full.", code="nothing_to_refund")
-    currency = enrollment.currency
+    currency = session.currency
     if (amount_text or "").strip():
         try:
             amount = parse_major_amount(amount_text, currency)
@@ -252,7 +296,8 @@ def issue_refund(enrollment_id: str, *, amount_text: str, reason: str, admin_id:
         stripe_refund_id=info.id,
         stripe_status=info.status,
     )
-    _apply_statuses(enrollment, actor=admin_id, event_id=None)
+    if grants_access:
+        _apply_statuses(enrollment, actor=admin_id, event_id=None)
     _notify_succeeded(session.id)
     db.session.commit()
     return refund

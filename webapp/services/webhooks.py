@@ -14,6 +14,7 @@ releases the claim, and the webhook answers 5xx so Stripe retries.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from webapp.services.fulfillment import fulfill_checkout, mark_expired, mark_fai
 log = logging.getLogger("webapp")
 
 CLAIM_TTL = timedelta(minutes=5)
+AWAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,29 @@ def _receive(event: dict[str, Any]) -> Receipt:
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return Receipt(True, "ignored", "event without an id")
     _store(event)
-    if not _claim(event_id):
-        row = db.session.get(StripeEvent, event_id)
+    if _claim(event_id):
+        return _process(event_id, event)
+    return _await_other_delivery(event_id, event)
+
+
+def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
+    """A twin delivery holds the event: wait briefly for its outcome instead of guessing.
+
+    Processed or ignored by the twin → "duplicate" (200, no effect). The twin failed or its
+    claim lapsed → claim it and process it here. Still running after AWAIT_SECONDS → not
+    2xx, so Stripe retries (a worker that died mid-handler must not swallow the event).
+    """
+    deadline = time.monotonic() + AWAIT_SECONDS
+    while True:
+        status = db.session.scalar(sa.select(StripeEvent.status).where(StripeEvent.id == event_id))
         db.session.commit()
-        return Receipt(True, "duplicate" if row and row.status != "PROCESSING" else "in_progress")
-    return _process(event_id, event)
+        if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED):
+            return Receipt(True, "duplicate")
+        if _claim(event_id):
+            return _process(event_id, event)
+        if time.monotonic() > deadline:
+            return Receipt(False, "in_progress")
+        time.sleep(0.05)
 
 
 def _process(event_id: str, event: dict[str, Any]) -> Receipt:
@@ -170,6 +190,8 @@ def handle_event(event: dict[str, Any]) -> str | None:
             return _on_payment_intent(obj, event_id, event["type"])
         case "charge.refunded" | "refund.updated" | "refund.created" | "charge.refund.updated":
             return _on_refund(obj, event_id)
+        case "charge.dispute.created" | "charge.dispute.updated" | "charge.dispute.closed":
+            return _on_dispute(obj, event_id, event["type"])
         case "payment_method.attached" | "payment_method.detached":
             from webapp.services import saved_cards
 
@@ -266,6 +288,65 @@ def _on_refund(obj: dict[str, Any], event_id: str) -> str | None:
     return session.id
 
 
+def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | None:
+    """A chargeback: flag the payment while it is open; a lost one removes access.
+
+    The verified event is trusted for the dispute's state (no re-read: the gateway has no
+    dispute call and the signature already proves the payload is Stripe's).
+    """
+    from webapp.models import Enrollment, Refund
+    from webapp.models.enums import EnrollmentStatus, PaymentStatus, RefundStatus
+
+    payment_intent_id = obj.get("payment_intent")
+    if isinstance(payment_intent_id, dict):
+        payment_intent_id = payment_intent_id.get("id")
+    session = (
+        db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
+        if payment_intent_id
+        else None
+    )
+    if session is None:
+        raise _Ignored("dispute of a payment that is not ours")
+    enrollment = db.session.scalar(
+        sa.select(Enrollment).where(Enrollment.payment_session_id == session.id).with_for_update()
+    )
+    status = str(obj.get("status") or "")
+    before = (enrollment.status, enrollment.payment_status) if enrollment else (None, None)
+    if enrollment is not None:
+        if event_type != "charge.dispute.closed" or status not in ("won", "lost"):
+            if enrollment.payment_status not in (PaymentStatus.DISPUTE_LOST, PaymentStatus.REFUNDED):
+                enrollment.payment_status = PaymentStatus.DISPUTED
+        elif status == "lost":
+            enrollment.payment_status = PaymentStatus.DISPUTE_LOST
+            enrollment.status = EnrollmentStatus.CANCELLED
+            enrollment.cancelled_at = utcnow()
+        else:
+            refunded = db.session.scalar(
+                sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                    Refund.payment_session_id == session.id, Refund.status == RefundStatus.SUCCEEDED
+                )
+            )
+            enrollment.payment_status = PaymentStatus.PARTIALLY_REFUNDED if refunded else PaymentStatus.PAID
+    audit.record(
+        event_type,
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor="stripe",
+        payment_session_id=session.id,
+        enrollment_id=enrollment.id if enrollment else None,
+        stripe_event_id=event_id,
+        dispute_id=obj.get("id"),
+        dispute_status=status,
+        reason=obj.get("reason"),
+        amount=obj.get("amount"),
+        currency=obj.get("currency"),
+        status_before=before[0],
+        payment_status_before=before[1],
+    )
+    db.session.commit()
+    return session.id
+
+
 def replay_event(event_id: str) -> str:
     """Reprocesses a stored event (admin button, `flask payments replay`); returns the outcome."""
     row = db.session.get(StripeEvent, event_id)
@@ -329,6 +410,62 @@ def reconcile(*, since_hours: float | None = None) -> list[str]:
         except GatewayError as exc:
             db.session.rollback()
             lines.append(f"{session_id} {stripe_session_id}: could not reach Stripe ({type(exc).__name__}); will retry")
+    lines += _closed_but_paid(now)
     for expired_id in expire_overdue(now=now):
         lines.append(f"{expired_id}: PENDING -> EXPIRED (overdue)")
+    lines += retry_stuck_events(now=now)
+    return lines
+
+
+def _closed_but_paid(now) -> list[str]:
+    """Sessions we cancelled or expired in the last 48 h that Stripe nonetheless completed.
+
+    A Stripe session lives at most 24 h, so after 48 h nothing can still be paid. If one
+    was paid (an expire call raced the payment, a lost webhook), the money was taken:
+    fulfillment honours it and the audit log says so.
+    """
+    rows = db.session.execute(
+        sa.select(PaymentSession.id, PaymentSession.stripe_session_id).where(
+            PaymentSession.status.in_((PaymentSessionStatus.CANCELED, PaymentSessionStatus.EXPIRED)),
+            PaymentSession.stripe_session_id.is_not(None),
+            PaymentSession.updated_at >= now - timedelta(hours=48),
+        )
+    ).all()
+    db.session.commit()
+    lines = []
+    for session_id, stripe_session_id in rows:
+        try:
+            remote = get_gateway().retrieve_checkout_session(stripe_session_id)
+            if remote.status == "complete" and remote.payment_status in ("paid", "no_payment_required"):
+                result = fulfill_checkout(stripe_session_id, actor="system", remote=remote)
+                lines.append(f"{session_id} {stripe_session_id}: paid after it was closed -> {result.state}")
+        except GatewayError as exc:
+            db.session.rollback()
+            lines.append(f"{session_id} {stripe_session_id}: could not reach Stripe ({type(exc).__name__}); will retry")
+    return lines
+
+
+def retry_stuck_events(*, now=None) -> list[str]:
+    """Reprocesses events whose handler failed, or whose claim lapsed (a worker died mid-way)."""
+    now = now or utcnow()
+    stuck = db.session.scalars(
+        sa.select(StripeEvent.id)
+        .where(
+            sa.or_(
+                StripeEvent.status == StripeEventStatus.FAILED,
+                sa.and_(StripeEvent.status == "PROCESSING", StripeEvent.locked_until < now),
+            )
+        )
+        .order_by(StripeEvent.received_at)
+    ).all()
+    db.session.commit()
+    lines = []
+    for event_id in stuck:
+        row = db.session.get(StripeEvent, event_id)
+        payload = row.payload
+        db.session.commit()
+        if not _claim(event_id):
+            continue
+        receipt = _process(event_id, payload)
+        lines.append(f"event {event_id}: retried -> {receipt.status}")
     return lines

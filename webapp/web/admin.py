@@ -183,6 +183,7 @@ def _render_detail(
             timeline=admin_reports.enrollment_timeline(enrollment),
             refund_list=admin_reports.refunds_of(enrollment),
             refundable=refunds.refundable_amount(enrollment),
+            extra_payments=refunds.extra_payments(enrollment),
             request_token=token or secrets.token_urlsafe(16),
             error=error,
             form=form or {},
@@ -207,6 +208,7 @@ def refund(enrollment_id: str):
             reason=form["reason"],
             admin_id=g.user.id,
             request_token=request.form.get("request_token", "")[:200],
+            payment_session_id=request.form.get("payment_session_id", "")[:64] or None,
         )
     except ServiceError as exc:
         # Stripe unreachable: it may still have made the refund, so a retry must reuse this

@@ -361,13 +361,17 @@ def list_active_coupons():
 @api_route(
     "GET",
     "/payments/coupons/{code}",
-    "A coupon by its code (case and surrounding spaces ignored); inactive ones only to admins",
+    "A public coupon by its code (case and surrounding spaces ignored); any coupon to admins",
     response=CouponOut,
-    errors=(404,),
+    errors=(404, 429),
 )
+@limiter.limit("30 per minute", key_func=rate_limit_key)
+@limiter.limit("60 per minute")
 def get_coupon(code: str):
+    # Private codes are never confirmed here (validate, also rate-limited, prices them), so
+    # this route can't be used to enumerate staff or partner codes.
     coupon = find_coupon(code)
-    if coupon is None or not (coupon.is_active or g.is_admin):
+    if coupon is None or not (g.is_admin or (coupon.is_active and coupon.is_public)):
         raise NotFound(REFUSALS["unknown"])
     return jsonify(coupon_json(coupon))
 

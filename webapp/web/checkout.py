@@ -31,7 +31,9 @@ def _render(course, *, code: str = "", error: CouponRefused | None = None, statu
     if quote is None:
         quote = checkout_service.quote(course, user_id=g.user.id, raw_code=None)
     enrolled = checkout_service.is_enrolled(g.user.id, course.id)
+    in_progress = not enrolled and checkout_service.payment_in_progress(g.user.id, course.id)
     context = {
+        "in_progress": in_progress,
         "course": course,
         "quote": quote,
         "coupon_error": error,
@@ -71,8 +73,8 @@ def start_checkout(slug: str):
     code = request.form.get("coupon_code", "")[:200]
     try:
         started = checkout_service.create_checkout(user_id=g.user.id, course=course, raw_code=code)
-    except Conflict:
-        flash("You're already enrolled in this course.", "success")
+    except Conflict as exc:
+        flash(exc.message, "success" if exc.code == "already_enrolled" else "info")
         return redirect(url_for("checkout.checkout_page", slug=slug), code=303)
     except CouponRefused as exc:
         return _render(course, code=code, error=exc, status=400)

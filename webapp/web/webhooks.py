@@ -38,6 +38,8 @@ def stripe_webhook():
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         return _error(400, "invalid_event", "The body is not a Stripe event.")
     receipt = webhook_service.receive_event(event)
+    if receipt.status == "in_progress":
+        return _error(409, "in_progress", "This event is being processed by another delivery; retry later.")
     if not receipt.ok:
         return _error(500, "processing_failed", "The event could not be processed; Stripe will retry.")
     return jsonify(received=True, status=receipt.status)
