@@ -338,16 +338,28 @@ def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None
         )
 
 
-def session_for_owner(stripe_session_id: str | None, user_id: str) -> PaymentSession:
-    """The payment session with this Stripe id if it belongs to the user; NotFound otherwise."""
-    if not stripe_session_id or len(stripe_session_id) > 255:
+def owned_session_with_enrollment(session_ref: str | None, user_id: str) -> tuple[PaymentSession, Enrollment | None]:
+    """The user's payment session and its enrollment (one SELECT); NotFound for anyone else's.
+
+    `session_ref` is Stripe's `cs_…` id, or our own id for free checkouts (they never reach
+    Stripe). Loading the enrollment with it lets fulfilment find it in the identity map.
+    """
+    if not session_ref or len(session_ref) > 255:
         raise NotFound("We couldn't find that checkout.")
-    # Free checkouts never reach Stripe: they are addressed by our own id.
-    column = PaymentSession.stripe_session_id if stripe_session_id.startswith("cs_") else PaymentSession.id
-    session = db.session.scalar(sa.select(PaymentSession).where(column == stripe_session_id))
-    if session is None or session.user_id != user_id:
+    column = PaymentSession.stripe_session_id if session_ref.startswith("cs_") else PaymentSession.id
+    found = db.session.execute(
+        sa.select(PaymentSession, Enrollment)
+        .outerjoin(Enrollment, Enrollment.id == PaymentSession.enrollment_id)
+        .where(column == session_ref)
+    ).first()
+    if found is None or found[0].user_id != user_id:
         raise NotFound("We couldn't find that checkout.")
-    return session
+    return found[0], found[1]
+
+
+def session_for_owner(session_ref: str | None, user_id: str) -> PaymentSession:
+    """The user's payment session by Stripe id (or our id for free checkouts); NotFound otherwise."""
+    return owned_session_with_enrollment(session_ref, user_id)[0]
 
 
 def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSession:

@@ -18,7 +18,7 @@ from webapp.models import Enrollment, PaymentSession
 from webapp.models.enums import PaymentSessionStatus
 from webapp.payments.gateway import GatewayError
 from webapp.services import checkout as checkout_service
-from webapp.services.errors import PaymentProviderUnavailable
+from webapp.services.errors import NotFound, PaymentProviderUnavailable
 from webapp.services.fulfillment import Fulfillment, fulfill_checkout
 
 bp = Blueprint("payment", __name__, url_prefix="/payment")
@@ -30,26 +30,13 @@ NOT_FOUND = "We couldn't find that checkout. If you paid, your enrollment will a
 
 
 def _owned_session():
-    """`checkout.session_for_owner`'s lookup, with the session's enrollment in the same SELECT.
-
-    Fulfilment then finds that enrollment in the identity map instead of querying it, which
-    keeps the success page within its statement budget (tests/integration/test_statement_counts.py).
-    """
-    session_id = request.args.get("session_id")
-    if not session_id or len(session_id) > 255:
-        abort(404, NOT_FOUND)
-    # Free checkouts never reach Stripe: they are addressed by our own id.
-    column = PaymentSession.stripe_session_id if session_id.startswith("cs_") else PaymentSession.id
-    found = db.session.execute(
-        sa.select(PaymentSession, Enrollment)
-        .outerjoin(Enrollment, Enrollment.id == PaymentSession.enrollment_id)
-        .where(column == session_id)
-    ).first()
-    if found is None or found[0].user_id != g.user.id:
+    try:
+        session, enrollment = checkout_service.owned_session_with_enrollment(request.args.get("session_id"), g.user.id)
+    except NotFound:
         abort(404, NOT_FOUND)
     # Held for the request: the ORM's identity map keeps only weak references.
-    g.owned_enrollment = found[1]
-    return found[0]
+    g.owned_enrollment = enrollment
+    return session
 
 
 def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
