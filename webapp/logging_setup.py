@@ -31,7 +31,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _DropDevServerAccessLog(logging.Filter):
+    """The dev server's own access line duplicates our JSON request line; keep its banner."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg if isinstance(record.msg, str) else ""
+        return not (" - - [" in msg and msg.rstrip().endswith('"%s" %s %s'))
+
+
 def init_app(app: Flask) -> None:
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _DropDevServerAccessLog) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(_DropDevServerAccessLog())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("webapp", "webapp.request"):

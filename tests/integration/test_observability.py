@@ -68,3 +68,12 @@ def test_metrics_count_requests_and_webhooks(app, client):
     assert 'http_requests_total{method="GET",route="/healthz",status="200"}' in body
     assert "http_request_duration_seconds_bucket" in body
     assert "checkouts_created_total" in body and "webhook_events_total" in body
+
+
+def test_dev_server_access_lines_are_dropped_but_its_banner_kept():
+    from webapp.logging_setup import _DropDevServerAccessLog
+
+    keep = _DropDevServerAccessLog()
+    access = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '127.0.0.1 - - [now] "%s" %s %s', (), None)
+    banner = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, " * Running on %s", ("http://x",), None)
+    assert keep.filter(access) is False and keep.filter(banner) is True
