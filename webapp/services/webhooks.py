@@ -21,7 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.extensions import db
 from webapp.metrics import observe_webhook
@@ -56,21 +57,32 @@ def _object_id(event: dict[str, Any]) -> str | None:
     return obj.get("id") if isinstance(obj, dict) else None
 
 
-def _store(event: dict[str, Any]) -> None:
-    row = StripeEvent(
-        id=event["id"],
-        type=str(event.get("type") or "unknown")[:100],
-        livemode=bool(event.get("livemode")),
-        status=StripeEventStatus.RECEIVED,
-        payload=event,
-        object_id=(_object_id(event) or "")[:255] or None,
-        attempts=0,
-    )
-    try:
-        db.session.add(row)
+def _store_and_claim(event: dict[str, Any]) -> bool:
+    """Stores the event if it is new and claims it, in one transaction; True when we hold it.
+
+    A new event is inserted already claimed (`INSERT … ON CONFLICT DO NOTHING`); a known one
+    is claimed by the conditional UPDATE of `_claim` if it is claimable. A twin inserting at
+    the same moment waits on the row and then finds it claimed.
+    """
+    now = utcnow()
+    insert = (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(StripeEvent)
+    inserted = db.session.execute(
+        insert.values(
+            id=event["id"],
+            type=str(event.get("type") or "unknown")[:100],
+            livemode=bool(event.get("livemode")),
+            status="PROCESSING",
+            payload=event,
+            object_id=(_object_id(event) or "")[:255] or None,
+            attempts=1,
+            locked_until=now + CLAIM_TTL,
+            received_at=now,
+        ).on_conflict_do_nothing(index_elements=["id"])
+    ).rowcount
+    if inserted:
         db.session.commit()
-    except IntegrityError:
-        db.session.rollback()  # stored before: a redelivery, or a twin arriving right now
+        return True
+    return _claim(event["id"])
 
 
 def _claim(event_id: str) -> bool:
@@ -111,8 +123,7 @@ def _receive(event: dict[str, Any]) -> Receipt:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return Receipt(True, "ignored", "event without an id")
-    _store(event)
-    if _claim(event_id):
+    if _store_and_claim(event):
         return _process(event_id, event)
     return _await_other_delivery(event_id, event)
 
