@@ -24,6 +24,7 @@ from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.coupons import assess_coupon
 from webapp.services.errors import Conflict, NotFound, PaymentProviderUnavailable, ServiceError
 from webapp.services.pricing import PriceBreakdown, price_breakdown
+from webapp.services.transactions import unit_of_work
 
 log = logging.getLogger("webapp")
 
@@ -116,15 +117,8 @@ def _ensure_customer_committed(user_id: str) -> None:
     parameters and Stripe would refuse it for a day. The user row lock makes two first
     checkouts at once create one customer.
     """
-    try:
+    with unit_of_work(gateway_failure):
         ensure_stripe_customer(lock_user(user_id))
-        db.session.commit()
-    except GatewayError as exc:
-        db.session.rollback()
-        raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def quote(course: Course, *, user_id: str | None, raw_code: str | None) -> Quote:
@@ -195,7 +189,7 @@ def create_checkout(
     code = raw_code.strip() if raw_code and raw_code.strip() else None
     if course.price > 0 and not db.session.scalar(sa.select(User.stripe_customer_id).where(User.id == user_id)):
         _ensure_customer_committed(user_id)
-    try:
+    with unit_of_work(gateway_failure):
         user = lock_user(user_id)
         if is_enrolled(user_id, course.id):
             raise Conflict("You're already enrolled in this course.", code="already_enrolled")
@@ -225,7 +219,6 @@ def create_checkout(
             and existing.checkout_url
             and (return_url is None and cancel_to is None)
         ):
-            db.session.commit()
             return CheckoutStarted(existing, existing.checkout_url, reused=True)
 
         if breakdown.total == 0:
@@ -233,7 +226,6 @@ def create_checkout(
                 user=user, course=course, coupon=coupon, breakdown=breakdown, metadata=metadata
             )
             _supersede_open_sessions(user_id, course.id, keep=session.id)
-            db.session.commit()
             return CheckoutStarted(session, None, enrolled_without_payment=True)
 
         customer_id = ensure_stripe_customer(user)
@@ -293,13 +285,6 @@ def create_checkout(
             coupon_code=session.coupon_code,
         )
         _supersede_open_sessions(user_id, course.id, keep=session.id)
-        db.session.commit()
-    except GatewayError as exc:
-        db.session.rollback()
-        raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
     return CheckoutStarted(session, started.url)
 
 

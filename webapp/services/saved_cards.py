@@ -32,6 +32,7 @@ from webapp.services import audit
 from webapp.services.checkout import ensure_stripe_customer, gateway_failure, lock_user
 from webapp.services.enrollments import is_row_id
 from webapp.services.errors import NotFound, ServiceError, ValidationFailed
+from webapp.services.transactions import unit_of_work
 
 log = logging.getLogger("webapp")
 
@@ -116,7 +117,7 @@ def list_cards(user: User) -> list[PaymentMethod]:
     except GatewayError as exc:
         raise gateway_failure(exc) from None
     user_id = user.id
-    try:
+    with unit_of_work():
         lock_user(user_id)
         keep = {card.id for card in cards}
         # One SELECT for the learner's rows and any row Stripe moved to them, instead of one
@@ -144,10 +145,6 @@ def list_cards(user: User) -> list[PaymentMethod]:
             row.exp_month, row.exp_year = card.exp_month, card.exp_year
             # Set in memory, so an unchanged flag writes nothing.
             row.is_default = card.id == default
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return _rows(user_id)
 
 
@@ -249,13 +246,9 @@ def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | N
         raise NotFound("We couldn't find that card setup.") from None
     except GatewayError as exc:
         raise gateway_failure(exc) from None
-    try:
+    with unit_of_work():
         lock_user(user.id)
         row = _mirror_one(user.id, card, default, actor=user.id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return row
 
 
@@ -293,13 +286,9 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
     except Exception:
         db.session.rollback()
         raise
-    try:
+    with unit_of_work():
         lock_user(user.id)
         row = _mirror_one(user.id, card, default, actor=user.id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return row
 
 
