@@ -312,7 +312,7 @@ def remove_card(user: User, card_id: str) -> None:
     NotFound for another learner's id, with no Stripe call. A card Stripe already dropped
     is simply removed here. Stripe clears the customer's default when it was this card.
     """
-    try:
+    with unit_of_work(gateway_failure):
         lock_user(user.id)
         row = _owned_card(user.id, card_id)
         customer_id = user.stripe_customer_id
@@ -340,13 +340,6 @@ def remove_card(user: User, card_id: str) -> None:
             last4=row.last4,
         )
         db.session.delete(row)
-        db.session.commit()
-    except GatewayError as exc:
-        db.session.rollback()
-        raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def make_default(user: User, card_id: str) -> PaymentMethod:
@@ -355,7 +348,7 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
     One transaction under the learner's row lock. NotFound for another learner's id (no
     Stripe call); a card Stripe no longer has is removed here and answers NotFound.
     """
-    try:
+    with unit_of_work(gateway_failure):
         lock_user(user.id)
         row = _owned_card(user.id, card_id)
         if not user.stripe_customer_id:
@@ -367,7 +360,7 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
             if current.customer_id == user.stripe_customer_id:
                 raise
             db.session.delete(row)
-            db.session.commit()
+            db.session.commit()  # the stale row goes, even though this call answers NotFound
             raise NotFound("That card is no longer saved at Stripe, so it was removed from your list.") from None
         _apply_default(user.id, row.stripe_payment_method_id)
         audit.record(
@@ -377,13 +370,6 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
             actor=user.id,
             user_id=user.id,
         )
-        db.session.commit()
-    except GatewayError as exc:
-        db.session.rollback()
-        raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
     db.session.refresh(row)
     return row
 
