@@ -65,8 +65,12 @@ def init_app(app: Flask) -> None:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         from webapp.metrics import observe_request
 
-        observe_request(request.method, request.url_rule.rule if request.url_rule else None, response.status_code,
-                        duration_ms / 1000 if duration_ms is not None else None)
+        observe_request(
+            request.method,
+            request.url_rule.rule if request.url_rule else None,
+            response.status_code,
+            duration_ms / 1000 if duration_ms is not None else None,
+        )
         # The snapshot, not the ORM row: after a commit the row is expired and reading its
         # id would cost a SELECT on every such request.
         user = g.get("current_user")

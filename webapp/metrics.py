@@ -12,8 +12,12 @@ from flask import Flask, Response, abort, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("http_request_duration_seconds", "Request latency", ["route"],
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Request latency",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 PAYMENT_TRANSITIONS = Counter("payment_state_changes_total", "Payment state changes by audit action", ["action"])
 CHECKOUTS_CREATED = Counter("checkouts_created_total", "Stripe checkout sessions created")
 CHECKOUTS_COMPLETED = Counter("checkouts_completed_total", "Checkouts completed (enrollments granted)")

@@ -23,6 +23,7 @@ from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.coupons import assess_coupon
 from webapp.services.errors import Conflict, NotFound, PaymentProviderUnavailable, ServiceError
+from webapp.services.fulfillment import enroll_without_payment, mark_expired
 from webapp.services.pricing import PriceBreakdown, price_breakdown
 from webapp.services.transactions import unit_of_work
 
@@ -66,17 +67,32 @@ def gateway_failure(exc: GatewayError) -> ServiceError:
     return PaymentProviderUnavailable(UNAVAILABLE_MESSAGE)
 
 
-def is_enrolled(user_id: str, course_id: str) -> bool:
-    return (
-        db.session.scalar(
-            sa.select(Enrollment.id).where(
-                Enrollment.user_id == user_id,
-                Enrollment.course_id == course_id,
-                Enrollment.status.in_(ACCESS_STATUSES),
-            )
-        )
-        is not None
+@dataclass(frozen=True)
+class PurchaseState:
+    """What stands between a learner and buying a course: access already, or a payment settling."""
+
+    enrolled: bool
+    payment_in_progress: bool
+
+
+def purchase_state(user_id: str, course_id: str) -> PurchaseState:
+    """Both facts in one SELECT (the checkout page and `create_checkout` need them together)."""
+    enrolled = sa.exists().where(
+        Enrollment.user_id == user_id,
+        Enrollment.course_id == course_id,
+        Enrollment.status.in_(ACCESS_STATUSES),
     )
+    settling = sa.exists().where(
+        PaymentSession.user_id == user_id,
+        PaymentSession.course_id == course_id,
+        PaymentSession.status == PaymentSessionStatus.PROCESSING,
+    )
+    row = db.session.execute(sa.select(enrolled, settling)).one()
+    return PurchaseState(enrolled=bool(row[0]), payment_in_progress=bool(row[1]))
+
+
+def is_enrolled(user_id: str, course_id: str) -> bool:
+    return purchase_state(user_id, course_id).enrolled
 
 
 def open_session_for(user_id: str, course_id: str, *, now: datetime) -> PaymentSession | None:
@@ -92,20 +108,6 @@ def open_session_for(user_id: str, course_id: str, *, now: datetime) -> PaymentS
         )
         .order_by(PaymentSession.created_at.desc())
         .limit(1)
-    )
-
-
-def payment_in_progress(user_id: str, course_id: str) -> bool:
-    """A checkout of this learner for this course is paid but not settled (bank transfer)."""
-    return (
-        db.session.scalar(
-            sa.select(PaymentSession.id).where(
-                PaymentSession.user_id == user_id,
-                PaymentSession.course_id == course_id,
-                PaymentSession.status == PaymentSessionStatus.PROCESSING,
-            )
-        )
-        is not None
     )
 
 
@@ -183,17 +185,16 @@ def create_checkout(
     Refuses with Conflict when the learner already has access (no Stripe call). A total
     of 0 enrolls at once without Stripe.
     """
-    from webapp.services.fulfillment import enroll_without_payment
-
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
     if course.price > 0 and not db.session.scalar(sa.select(User.stripe_customer_id).where(User.id == user_id)):
         _ensure_customer_committed(user_id)
     with unit_of_work(gateway_failure):
         user = lock_user(user_id)
-        if is_enrolled(user_id, course.id):
+        state = purchase_state(user_id, course.id)
+        if state.enrolled:
             raise Conflict("You're already enrolled in this course.", code="already_enrolled")
-        if payment_in_progress(user_id, course.id):
+        if state.payment_in_progress:
             raise Conflict(
                 "A payment for this course is still being processed. We'll enroll you as soon as it settles.",
                 code="payment_in_progress",
@@ -418,14 +419,7 @@ def expire_overdue(*, now: datetime | None = None) -> list[str]:
             if remote.status == "complete":
                 db.session.commit()
                 continue
-        session.status = PaymentSessionStatus.EXPIRED
-        audit.record(
-            "payment_session.expired",
-            entity_type="payment_session",
-            entity_id=session.id,
-            actor="system",
-            payment_session_id=session.id,
-        )
+        mark_expired(session, actor="system", event_id=None)
         db.session.commit()
         expired.append(session_id)
     return expired

@@ -22,6 +22,7 @@ from webapp.models.base import new_id, utcnow
 from webapp.models.enums import EnrollmentSource, EnrollmentStatus, PaymentSessionStatus, PaymentStatus
 from webapp.payments.gateway import CheckoutSession, get_gateway
 from webapp.services import audit
+from webapp.services.mail import queue_enrollment_confirmation
 from webapp.services.pricing import PriceBreakdown
 
 log = logging.getLogger("webapp")
@@ -43,15 +44,20 @@ class Fulfillment:
     detail: str | None = None
 
 
-def find_payment_session(remote: CheckoutSession) -> PaymentSession | None:
-    """Our row for a Stripe session: by its id, else by the ids we put in its metadata."""
-    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.stripe_session_id == remote.id))
+def find_payment_session_by(
+    stripe_session_id: str, *, metadata: dict | None, client_reference_id: str | None
+) -> PaymentSession | None:
+    """Our row for a Stripe session: by its id, else by the ids we put in its metadata
+    (events may arrive before we learned the session id)."""
+    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.stripe_session_id == stripe_session_id))
     if session is not None:
         return session
-    ours = (remote.metadata or {}).get("payment_session_id") or remote.client_reference_id
-    if ours:
-        return db.session.get(PaymentSession, ours)
-    return None
+    ours = (metadata or {}).get("payment_session_id") or client_reference_id
+    return db.session.get(PaymentSession, ours) if isinstance(ours, str) and ours else None
+
+
+def find_payment_session(remote: CheckoutSession) -> PaymentSession | None:
+    return find_payment_session_by(remote.id, metadata=remote.metadata, client_reference_id=remote.client_reference_id)
 
 
 def _lock(session_id: str) -> PaymentSession:
@@ -174,8 +180,6 @@ def _complete(
             stripe_event_id=event_id,
             source=source,
         )
-        from webapp.services.mail import queue_enrollment_confirmation
-
         queue_enrollment_confirmation(enrollment, session)
     return enrollment
 

@@ -120,9 +120,7 @@ def _send_smtp(row: OutboxEmail) -> None:
 
 def queue_refund_notice(refund) -> None:
     """Queues the one notice of this refund (caller's transaction), once it has succeeded."""
-    from webapp.models import Enrollment as EnrollmentModel
-
-    enrollment = db.session.get(EnrollmentModel, refund.enrollment_id) if refund.enrollment_id else None
+    enrollment = db.session.get(Enrollment, refund.enrollment_id) if refund.enrollment_id else None
     if enrollment is None:
         return
     user = db.session.get(User, enrollment.user_id)

@@ -26,12 +26,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.extensions import db
 from webapp.metrics import observe_webhook
-from webapp.models import PaymentSession, StripeEvent
+from webapp.models import Enrollment, PaymentSession, StripeEvent
 from webapp.models.base import utcnow
-from webapp.models.enums import PaymentSessionStatus, StripeEventStatus
+from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus, StripeEventStatus
 from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
-from webapp.services.fulfillment import fulfill_checkout, mark_expired, mark_failed
+from webapp.services.fulfillment import find_payment_session_by, fulfill_checkout, mark_expired, mark_failed
+from webapp.services.refunds import refunded_amounts, sync_refunds_for_payment_intent
 
 log = logging.getLogger("webapp")
 
@@ -212,12 +213,18 @@ def handle_event(event: dict[str, Any]) -> str | None:
             raise _Ignored(f"unhandled event type {event.get('type')!r}")
 
 
-def _our_session_for(stripe_session_id: str, metadata: dict | None, client_reference_id: str | None):
-    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.stripe_session_id == stripe_session_id))
-    if session is None:
-        ours = (metadata or {}).get("payment_session_id") or client_reference_id
-        session = db.session.get(PaymentSession, ours) if ours else None
-    return session
+def _payment_intent_id(obj: dict[str, Any]) -> str | None:
+    """The payment intent of a charge, refund or dispute (an id, or an expanded object)."""
+    value = obj.get("payment_intent")
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _session_for_payment_intent(payment_intent_id: str | None) -> PaymentSession | None:
+    if payment_intent_id is None:
+        return None
+    return db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
 
 
 def _on_session_paid_or_completed(obj: dict[str, Any], event_id: str) -> str | None:
@@ -240,7 +247,9 @@ def _on_session_closed(obj: dict[str, Any], event_id: str, *, failed: bool) -> s
     stripe_session_id = obj.get("id")
     if not stripe_session_id:
         raise _Ignored("no session id")
-    found = _our_session_for(stripe_session_id, obj.get("metadata"), obj.get("client_reference_id"))
+    found = find_payment_session_by(
+        stripe_session_id, metadata=obj.get("metadata"), client_reference_id=obj.get("client_reference_id")
+    )
     if found is None:
         raise _Ignored("not one of our checkout sessions")
     session = db.session.scalar(
@@ -285,16 +294,10 @@ def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> s
 
 
 def _on_refund(obj: dict[str, Any], event_id: str) -> str | None:
-    payment_intent_id = obj.get("payment_intent")
-    if isinstance(payment_intent_id, dict):
-        payment_intent_id = payment_intent_id.get("id")
-    if not payment_intent_id:
-        raise _Ignored("refund without a payment intent")
-    session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
+    payment_intent_id = _payment_intent_id(obj)
+    session = _session_for_payment_intent(payment_intent_id)
     if session is None:
         raise _Ignored("refund of a payment that is not ours")
-    from webapp.services.refunds import sync_refunds_for_payment_intent
-
     sync_refunds_for_payment_intent(payment_intent_id, event_id=event_id)
     return session.id
 
@@ -305,17 +308,7 @@ def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | No
     The verified event is trusted for the dispute's state (no re-read: the gateway has no
     dispute call and the signature already proves the payload is Stripe's).
     """
-    from webapp.models import Enrollment, Refund
-    from webapp.models.enums import EnrollmentStatus, PaymentStatus, RefundStatus
-
-    payment_intent_id = obj.get("payment_intent")
-    if isinstance(payment_intent_id, dict):
-        payment_intent_id = payment_intent_id.get("id")
-    session = (
-        db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
-        if payment_intent_id
-        else None
-    )
+    session = _session_for_payment_intent(_payment_intent_id(obj))
     if session is None:
         raise _Ignored("dispute of a payment that is not ours")
     enrollment = db.session.scalar(
@@ -332,11 +325,7 @@ def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | No
             enrollment.status = EnrollmentStatus.CANCELLED
             enrollment.cancelled_at = utcnow()
         else:
-            refunded = db.session.scalar(
-                sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
-                    Refund.payment_session_id == session.id, Refund.status == RefundStatus.SUCCEEDED
-                )
-            )
+            refunded, _pending = refunded_amounts(session.id)
             enrollment.payment_status = PaymentStatus.PARTIALLY_REFUNDED if refunded else PaymentStatus.PAID
     audit.record(
         event_type,

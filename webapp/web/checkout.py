@@ -30,10 +30,10 @@ def _render(course, *, code: str = "", error: CouponRefused | None = None, statu
             error = exc
     if quote is None:
         quote = checkout_service.quote(course, user_id=g.user.id, raw_code=None)
-    enrolled = checkout_service.is_enrolled(g.user.id, course.id)
-    in_progress = not enrolled and checkout_service.payment_in_progress(g.user.id, course.id)
+    state = checkout_service.purchase_state(g.user.id, course.id)
+    enrolled = state.enrolled
     context = {
-        "in_progress": in_progress,
+        "in_progress": state.payment_in_progress and not enrolled,
         "course": course,
         "quote": quote,
         "coupon_error": error,
