@@ -348,6 +348,13 @@ def session_for_owner(session_ref: str | None, user_id: str) -> PaymentSession:
     return owned_session_with_enrollment(session_ref, user_id)[0]
 
 
+def replace_metadata(payment_session: PaymentSession, metadata: dict) -> PaymentSession:
+    """Replaces a session's client metadata (the only field a client may change)."""
+    with unit_of_work():
+        payment_session.metadata_ = metadata
+    return payment_session
+
+
 def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSession:
     """The learner came back from Stripe without paying: CANCELED, expired at Stripe, hold released.
 

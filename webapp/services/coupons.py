@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Coupon, Course
+from webapp.models.base import utcnow
 from webapp.models.enums import DiscountType, PaymentSessionStatus
 from webapp.services.errors import ServiceError, ValidationFailed
 from webapp.services.money import is_supported
@@ -265,3 +266,19 @@ def assess_coupon(
         if uses_by_user(coupon.id, user_id, now=now, exclude_session_id=exclude_session_id) >= coupon.max_uses_per_user:
             raise _refuse("per_user_limit")
     return coupon, breakdown
+
+
+def offered_coupons(*, include_all: bool) -> list[Coupon]:
+    """Coupons on offer to learners — public, active, in date and not used up — or, for
+    admins (`include_all`), every coupon."""
+    query = sa.select(Coupon).order_by(Coupon.code)
+    if not include_all:
+        now = utcnow()
+        query = query.where(
+            Coupon.is_active.is_(True),
+            Coupon.is_public.is_(True),
+            sa.or_(Coupon.valid_from.is_(None), Coupon.valid_from <= now),
+            sa.or_(Coupon.valid_until.is_(None), Coupon.valid_until >= now),
+            sa.or_(Coupon.max_uses.is_(None), Coupon.current_uses < Coupon.max_uses),
+        )
+    return list(db.session.scalars(query))

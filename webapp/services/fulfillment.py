@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import EnrollmentSource, EnrollmentStatus, PaymentSessionStatus, PaymentStatus
-from webapp.payments.gateway import CheckoutSession, get_gateway
+from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
 from webapp.services.mail import queue_enrollment_confirmation
 from webapp.services.pricing import PriceBreakdown
@@ -295,6 +295,20 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
     )
     db.session.commit()
     return Fulfillment(session, enrollment, session.status, *card)
+
+
+def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSession:
+    """Brings a PENDING/PROCESSING session up to date with Stripe (fulfils it if paid).
+
+    Best effort: when Stripe can't be reached the last known state is returned.
+    """
+    if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING) and session.stripe_session_id:
+        try:
+            fulfill_checkout(session.stripe_session_id, actor=actor)
+        except GatewayError:
+            db.session.rollback()
+        session = db.session.get(PaymentSession, session.id, populate_existing=True)
+    return session
 
 
 def enroll_without_payment(

@@ -15,24 +15,20 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
 from webapp.auth import login_required, rate_limit_key
 from webapp.extensions import csrf, db, limiter
-from webapp.models import Coupon, Course, PaymentSession
-from webapp.models.base import utcnow
-from webapp.models.enums import PaymentSessionStatus
-from webapp.payments.gateway import GatewayError
+from webapp.models import Course, PaymentSession
 from webapp.services import checkout as checkout_service
 from webapp.services import enrollments as enrollment_service
 from webapp.services import saved_cards
 from webapp.services.catalog import ACCESS_STATUSES
-from webapp.services.coupons import REFUSALS, CouponRefused, find_coupon
+from webapp.services.coupons import REFUSALS, CouponRefused, find_coupon, offered_coupons
 from webapp.services.errors import NotFound, PaymentProviderUnavailable, ServiceError, ValidationFailed
-from webapp.services.fulfillment import fulfill_checkout
+from webapp.services.fulfillment import refresh_open_session
 from webapp.web.api_schemas import (
     AddPaymentMethod,
     ApiRoute,
@@ -199,17 +195,6 @@ def _owned_session(session_id: str) -> PaymentSession:
     return session
 
 
-def _refreshed(session: PaymentSession) -> PaymentSession:
-    """Brings an open session up to date with Stripe (fulfils it if paid); best effort."""
-    if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING) and session.stripe_session_id:
-        try:
-            fulfill_checkout(session.stripe_session_id, actor=g.user.id)
-        except GatewayError:
-            db.session.rollback()
-        session = db.session.get(PaymentSession, session.id, populate_existing=True)
-    return session
-
-
 # -- payment sessions ------------------------------------------------------------------------
 
 
@@ -258,7 +243,7 @@ def create_payment_session():
     errors=(404,),
 )
 def get_payment_session(session_id: str):
-    return jsonify(payment_session_json(_refreshed(_owned_session(session_id))))
+    return jsonify(payment_session_json(refresh_open_session(_owned_session(session_id), actor=g.user.id)))
 
 
 @api_route(
@@ -273,7 +258,7 @@ def get_payment_session_by_stripe_id(stripe_session_id: str):
     if not stripe_session_id.startswith("cs_"):
         raise NotFound("We couldn't find that payment session.")
     session = checkout_service.session_for_owner(stripe_session_id, g.user.id)
-    return jsonify(payment_session_json(_refreshed(session)))
+    return jsonify(payment_session_json(refresh_open_session(session, actor=g.user.id)))
 
 
 @api_route(
@@ -287,9 +272,7 @@ def get_payment_session_by_stripe_id(stripe_session_id: str):
 def update_payment_session(session_id: str):
     session = _owned_session(session_id)
     body = parse_body(UpdatePaymentSession)
-    session.metadata_ = body.metadata
-    db.session.commit()
-    return jsonify(payment_session_json(session))
+    return jsonify(payment_session_json(checkout_service.replace_metadata(session, body.metadata)))
 
 
 @api_route(
@@ -345,17 +328,7 @@ def validate_coupon():
     response_is_list=True,
 )
 def list_active_coupons():
-    query = sa.select(Coupon).order_by(Coupon.code)
-    if not g.is_admin:
-        now = utcnow()
-        query = query.where(
-            Coupon.is_active.is_(True),
-            Coupon.is_public.is_(True),
-            sa.or_(Coupon.valid_from.is_(None), Coupon.valid_from <= now),
-            sa.or_(Coupon.valid_until.is_(None), Coupon.valid_until >= now),
-            sa.or_(Coupon.max_uses.is_(None), Coupon.current_uses < Coupon.max_uses),
-        )
-    return jsonify([coupon_json(c) for c in db.session.scalars(query)])
+    return jsonify([coupon_json(c) for c in offered_coupons(include_all=g.is_admin)])
 
 
 @api_route(
