@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--gil", action="store_true", help="only samples holding the GIL: CPU, not waits")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(bench.BIN / "py-spy")
@@ -99,6 +100,7 @@ def main() -> int:
                 "--output",
                 str(output),
                 "--nonblocking",
+                *(["--gil"] if args.gil else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     metrics.init_app(app)
     extensions.db.init_app(app)
+    extensions.init_database(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.csrf.init_app(app)
     extensions.htmx.init_app(app)

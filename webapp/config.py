@@ -42,6 +42,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.lower() in {"1", "on", "true", "yes"}
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ConfigError(f"{name} must be between 0 and 3600 seconds")
+    return value
+
+
 def _env_int(name: str, default: int) -> int:
     value = _env(name)
     if value is None:
@@ -115,7 +128,9 @@ def load_config() -> dict:
         "SECRET_KEY_IS_DEFAULT": secret_is_default,
         "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL") or f"sqlite:///{instance / 'checkout.db'}",
         "DATABASE_IS_DEFAULT": _env("DATABASE_URL") is None,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # A pooled connection idle this long is pinged before use (see extensions.init_database).
+        "DATABASE_PING_IDLE_SECONDS": _env_float("DATABASE_PING_IDLE_SECONDS", 1.0),
         "STRIPE_SECRET_KEY": _env("STRIPE_SECRET_KEY"),
         "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
         "STRIPE_WEBHOOK_SECRETS": webhook_secrets or [DEV_WEBHOOK_SECRET],

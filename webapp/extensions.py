@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import sqlalchemy as sa
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -29,3 +32,38 @@ migrate = Migrate()
 csrf = CSRFProtect()
 htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address)
+
+
+def init_database(app) -> None:
+    """Pings a pooled connection before use only when it has sat idle in the pool.
+
+    `pool_pre_ping` would spend one round trip on every checkout: a third of a cached page's
+    database time, a quarter of a webhook's (bench/, README "Performance"). A connection
+    that came back to the pool less than DATABASE_PING_IDLE_SECONDS ago was just working,
+    so it is used as is; one idle longer (a gunicorn worker that saw no traffic while the
+    database restarted) is pinged, and a dead one is replaced before the request sees it.
+    A connection that dies while busy fails its request once (503, or 5xx so Stripe
+    retries); SQLAlchemy then invalidates the whole pool, so the next request reconnects.
+    """
+    idle = app.config["DATABASE_PING_IDLE_SECONDS"]
+    with app.app_context():
+        engine = db.engine
+    if isinstance(engine.pool, sa.pool.StaticPool):
+        return  # one shared in-memory SQLite connection: nothing to ping
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, record) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is not None and time.monotonic() - returned_at < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool reconnects and retries
+            raise

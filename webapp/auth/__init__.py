@@ -13,15 +13,17 @@ from urllib.parse import urlencode
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, url_for
 
 from webapp.auth.tokens import verify_session_token
-from webapp.services.users import upsert_user
+from webapp.services import users
 
 
 @dataclass(frozen=True)
 class CurrentUser:
-    """What templates show of the signed-in user, read once per request.
+    """The signed-in user as `g.user`: id, email and name, from verified claims.
 
-    A plain snapshot rather than the ORM row: a page that commits would otherwise expire
-    `g.user` and spend one more SELECT just to print the header's name.
+    A plain snapshot rather than the ORM row: most requests only need the id, building an
+    ORM object per request cost about a tenth of the checkout page's time, and a page that
+    commits would expire a row and spend one more SELECT to print the header's name. Code
+    that needs the row (Stripe customer, saved cards) calls `user_row()`.
     """
 
     id: str
@@ -67,9 +69,14 @@ def load_identity() -> None:
         return
     claims = result.claims
     g.claims = claims
-    g.user = upsert_user(claims.user_id, email=claims.email, name=claims.name)
-    g.current_user = CurrentUser(g.user.id, g.user.email, g.user.name)
+    email, name = users.ensure_user(claims.user_id, email=claims.email, name=claims.name)
+    g.user = g.current_user = CurrentUser(claims.user_id, email, name)
     g.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
+
+
+def user_row():
+    """The signed-in learner's ORM row (for the few services that read or write it)."""
+    return users.user_row(g.user.id)
 
 
 def _clerk_client_signed_in() -> bool:

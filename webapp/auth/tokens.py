@@ -11,8 +11,10 @@ instance/, and hands its public half to the very same verification as `jwt_key`.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,8 +106,66 @@ def expected_issuer(app: Flask) -> str | None:
     return app.config["CLERK_ISSUER"] if app.config["CLERK_CONFIGURED"] else DEV_ISSUER
 
 
+VERIFIED_CACHE_MAX = 4096
+
+
+class _VerifiedTokens:
+    """Tokens this process has fully verified, with their claims, until they expire.
+
+    A session token is immutable and signed: once its signature, issuer and parties have
+    been checked, checking the same bytes again can only differ by the clock. So a token
+    seen before is answered from here while `exp` is in the future (the library's 5 s
+    leeway past `exp` still goes through full verification). It saves about a millisecond
+    of RSA and JSON work per request. Per app (the key and issuer are the app's), bounded,
+    and failures are never cached.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, Claims] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Claims | None:
+        with self._lock:
+            claims = self._entries.get(token)
+            if claims is None:
+                return None
+            if claims.expires_at <= time.time():
+                del self._entries[token]
+                return None
+            self._entries.move_to_end(token)
+            return claims
+
+    def put(self, token: str, claims: Claims) -> None:
+        with self._lock:
+            self._entries[token] = claims
+            self._entries.move_to_end(token)
+            while len(self._entries) > VERIFIED_CACHE_MAX:
+                self._entries.popitem(last=False)
+
+
+def _verified_tokens(app: Flask) -> _VerifiedTokens:
+    cache = app.extensions.get("verified_session_tokens")
+    if cache is None:
+        cache = app.extensions.setdefault("verified_session_tokens", _VerifiedTokens())
+    return cache
+
+
 def verify_session_token(app: Flask, *, cookie: str | None = None, bearer: str | None = None) -> Verification:
     """Verifies a session token from the `__session` cookie or a Bearer header (one of them)."""
+    token = bearer if bearer is not None else cookie
+    if token is None:
+        return Verification(None, "missing")
+    cache = _verified_tokens(app)
+    known = cache.get(token)
+    if known is not None:
+        return Verification(known, None)
+    verification = _verify(app, cookie=cookie, bearer=bearer)
+    if verification.claims is not None:
+        cache.put(token, verification.claims)
+    return verification
+
+
+def _verify(app: Flask, *, cookie: str | None, bearer: str | None) -> Verification:
     if bearer is not None:
         shown = {"Authorization": f"Bearer {bearer}"}
     elif cookie is not None:

@@ -75,20 +75,40 @@ class PurchaseState:
     payment_in_progress: bool
 
 
-def purchase_state(user_id: str, course_id: str) -> PurchaseState:
-    """Both facts in one SELECT (the checkout page and `create_checkout` need them together)."""
+def _purchase_facts(course_id):
+    """EXISTS (access) and EXISTS (a payment settling) for :user_id and `course_id`."""
     enrolled = sa.exists().where(
-        Enrollment.user_id == user_id,
+        Enrollment.user_id == sa.bindparam("user_id"),
         Enrollment.course_id == course_id,
         Enrollment.status.in_(ACCESS_STATUSES),
     )
     settling = sa.exists().where(
-        PaymentSession.user_id == user_id,
+        PaymentSession.user_id == sa.bindparam("user_id"),
         PaymentSession.course_id == course_id,
         PaymentSession.status == PaymentSessionStatus.PROCESSING,
     )
-    row = db.session.execute(sa.select(enrolled, settling)).one()
+    return enrolled, settling
+
+
+# Built once: SQLAlchemy then reuses the compiled SQL and only binds the parameters.
+_PURCHASE_STATE = sa.select(*_purchase_facts(sa.bindparam("course_id")))
+_COURSE_PAGE = sa.select(Course, *_purchase_facts(Course.id)).where(
+    Course.slug == sa.bindparam("slug"), Course.published.is_(True)
+)
+
+
+def purchase_state(user_id: str, course_id: str) -> PurchaseState:
+    """Both facts in one SELECT (the checkout page and `create_checkout` need them together)."""
+    row = db.session.execute(_PURCHASE_STATE, {"user_id": user_id, "course_id": course_id}).one()
     return PurchaseState(enrolled=bool(row[0]), payment_in_progress=bool(row[1]))
+
+
+def course_for_checkout(slug: str, user_id: str) -> tuple[Course, PurchaseState] | None:
+    """The published course and the learner's purchase state in one round trip (the page's only query)."""
+    row = db.session.execute(_COURSE_PAGE, {"slug": slug, "user_id": user_id}).one_or_none()
+    if row is None:
+        return None
+    return row[0], PurchaseState(enrolled=bool(row[1]), payment_in_progress=bool(row[2]))
 
 
 def is_enrolled(user_id: str, course_id: str) -> bool:

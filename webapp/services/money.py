@@ -167,6 +167,7 @@ def _currency_pattern(locale: str, decimals: int) -> tuple[Locale, NumberPattern
     return parsed, pattern
 
 
+@lru_cache(maxsize=4096, typed=True)  # pure; typed, so True is not taken for 1
 def format_money(amount_minor: int, currency: str, locale: str = "en_US") -> str:
     """`amount_minor` of `currency` as a person reads it in `locale`, via Babel.
 

@@ -45,6 +45,37 @@ def _unchanged(user_id: str, email: str | None, name: str | None) -> tuple[str |
     return seen
 
 
+def ensure_user(user_id: str, *, email: str | None, name: str | None) -> tuple[str | None, str | None]:
+    """Makes sure the row for a verified `sub` exists and is current; returns (email, name).
+
+    The per-request call: a user this process has already seen with the same claims costs
+    no SQL and builds no ORM object (most requests only need the id). Otherwise it is
+    `upsert_user`.
+    """
+    seen = _unchanged(user_id, email, name)
+    if seen is not None:
+        return seen
+    user = upsert_user(user_id, email=email, name=name)
+    return user.email, user.name
+
+
+def user_row(user_id: str) -> User:
+    """The ORM row of a user `ensure_user` has seen, attached without a SELECT when possible."""
+    seen = _seen().get(user_id)
+    known = db.session.identity_map.get(identity_key(User, user_id))
+    if known is not None:
+        return known
+    if seen is None:
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise LookupError(f"unknown user {user_id}")
+        return user
+    user = User(id=user_id, email=seen[0], name=seen[1])
+    make_transient_to_detached(user)
+    db.session.add(user)
+    return user
+
+
 def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
     """Returns the user row for a verified `sub`, creating it on first sight.
 

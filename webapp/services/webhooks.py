@@ -21,8 +21,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.extensions import db
 from webapp.metrics import observe_webhook
@@ -58,58 +56,131 @@ def _object_id(event: dict[str, Any]) -> str | None:
     return obj.get("id") if isinstance(obj, dict) else None
 
 
-def _store_and_claim(event: dict[str, Any]) -> bool:
-    """Stores the event if it is new and claims it, in one transaction; True when we hold it.
+_EVENTS = StripeEvent.__table__
 
-    A new event is inserted already claimed (`INSERT … ON CONFLICT DO NOTHING`); a known one
-    is claimed by the conditional UPDATE of `_claim` if it is claimable. A twin inserting at
-    the same moment waits on the row and then finds it claimed.
+# Handlers that read and write only our own database. A new event of these types (or of a
+# type we ignore) is stored, claimed, handled and marked done in ONE transaction: one commit
+# (one WAL flush) per event. Every other handler calls Stripe, so its claim is committed
+# first and no transaction waits on the network while holding the new row.
+_LOCAL_TYPES = frozenset(
+    {
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+    }
+)
+_REMOTE_TYPES = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "charge.refunded",
+        "refund.updated",
+        "refund.created",
+        "charge.refund.updated",
+        "payment_method.attached",
+        "payment_method.detached",
+    }
+)
+
+# Plain SQL that both PostgreSQL and SQLite (3.24+) accept. SQLAlchemy does not cache the
+# compiled form of its dialect-specific `insert().on_conflict_do_nothing()` ("no key"): it
+# recompiled it on every webhook. A text() statement is compiled once.
+_INSERT = sa.text(
+    "INSERT INTO stripe_events"
+    " (id, type, livemode, status, payload, object_id, attempts, locked_until, received_at,"
+    " processed_at, last_error, payment_session_id)"
+    " VALUES (:id, :type, :livemode, :status, :payload, :object_id, 1, :locked_until, :received_at,"
+    " :processed_at, :last_error, :payment_session_id)"
+    " ON CONFLICT (id) DO NOTHING"
+).bindparams(
+    sa.bindparam("payload", type_=_EVENTS.c.payload.type),
+    sa.bindparam("locked_until", type_=_EVENTS.c.locked_until.type),
+    sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
+    sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
+)
+_CLAIM = (
+    sa.update(_EVENTS)
+    .where(
+        _EVENTS.c.id == sa.bindparam("event_id"),
+        sa.or_(
+            _EVENTS.c.status.in_((StripeEventStatus.RECEIVED, StripeEventStatus.FAILED)),
+            sa.and_(_EVENTS.c.status == "PROCESSING", _EVENTS.c.locked_until < sa.bindparam("now")),
+        ),
+    )
+    .values(status="PROCESSING", attempts=_EVENTS.c.attempts + 1, locked_until=sa.bindparam("claim"))
+)
+_FINISH = (
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.id == sa.bindparam("event_id"), _EVENTS.c.locked_until == sa.bindparam("claim"))
+    .values(
+        status=sa.bindparam("outcome"),
+        locked_until=None,
+        last_error=sa.bindparam("error"),
+        processed_at=sa.bindparam("done_at"),
+        payment_session_id=sa.func.coalesce(sa.bindparam("session_id", type_=sa.String), _EVENTS.c.payment_session_id),
+    )
+)
+_STATUS = sa.select(_EVENTS.c.status).where(_EVENTS.c.id == sa.bindparam("event_id"))
+
+
+def _row(event: dict[str, Any], *, status: str, now, locked_until=None) -> dict[str, Any]:
+    return {
+        "id": event["id"],
+        "type": str(event.get("type") or "unknown")[:100],
+        "livemode": bool(event.get("livemode")),
+        "status": status,
+        "payload": event,
+        "object_id": (_object_id(event) or "")[:255] or None,
+        "locked_until": locked_until,
+        "received_at": now,
+        "processed_at": None,
+        "last_error": None,
+        "payment_session_id": None,
+    }
+
+
+def _store_claimed(event: dict[str, Any]):
+    """Inserts a new event already claimed by us; returns the claim, or None if it was known.
+
+    The claim is the row's `locked_until`, a token only this delivery holds: finishing
+    matches it, so a delivery whose claim lapsed and was taken over cannot overwrite the
+    new claimant's outcome. The INSERT is not committed here: a twin delivery's INSERT waits
+    on the row until this transaction ends, then finds it.
     """
     now = utcnow()
-    insert = (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(StripeEvent)
-    inserted = db.session.execute(
-        insert.values(
-            id=event["id"],
-            type=str(event.get("type") or "unknown")[:100],
-            livemode=bool(event.get("livemode")),
-            status="PROCESSING",
-            payload=event,
-            object_id=(_object_id(event) or "")[:255] or None,
-            attempts=1,
-            locked_until=now + CLAIM_TTL,
-            received_at=now,
-        ).on_conflict_do_nothing(index_elements=["id"])
-    ).rowcount
-    if inserted:
-        db.session.commit()
-        return True
-    return _claim(event["id"])
+    claim = now + CLAIM_TTL
+    inserted = db.session.execute(_INSERT, _row(event, status="PROCESSING", now=now, locked_until=claim)).rowcount
+    return claim if inserted else None
 
 
-def _claim(event_id: str) -> bool:
+def _claim(event_id: str):
+    """Claims a known event if nobody is processing it (RECEIVED, FAILED, or a lapsed claim)."""
     now = utcnow()
-    claimed = db.session.execute(
-        sa.update(StripeEvent)
-        .where(
-            StripeEvent.id == event_id,
-            sa.or_(
-                StripeEvent.status.in_((StripeEventStatus.RECEIVED, StripeEventStatus.FAILED)),
-                sa.and_(StripeEvent.status == "PROCESSING", StripeEvent.locked_until < now),
-            ),
-        )
-        .values(status="PROCESSING", attempts=StripeEvent.attempts + 1, locked_until=now + CLAIM_TTL)
-    ).rowcount
+    claim = now + CLAIM_TTL
+    claimed = db.session.execute(_CLAIM, {"event_id": event_id, "now": now, "claim": claim}).rowcount
     db.session.commit()
-    return bool(claimed)
+    return claim if claimed else None
 
 
-def _finish(event_id: str, status: str, *, error: str | None = None, payment_session_id: str | None = None) -> None:
-    values: dict[str, Any] = {"status": status, "locked_until": None, "last_error": error}
-    if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED):
-        values["processed_at"] = utcnow()
-    if payment_session_id:
-        values["payment_session_id"] = payment_session_id
-    db.session.execute(sa.update(StripeEvent).where(StripeEvent.id == event_id).values(**values))
+def _finish(
+    event: dict[str, Any], claim, status: str, *, error: str | None = None, payment_session_id: str | None = None
+) -> None:
+    """Records the outcome under our claim, and commits (with the handler's work, if any left)."""
+    now = utcnow()
+    done_at = now if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED) else None
+    params = {"event_id": event["id"], "claim": claim, "outcome": status, "error": error, "done_at": done_at}
+    if not db.session.execute(_FINISH, {**params, "session_id": payment_session_id}).rowcount:
+        # Our uncommitted claim went with a handler's rollback (or the claim lapsed and was
+        # taken over): store the outcome unless another delivery holds the row now.
+        row = _row(event, status=status, now=now)
+        row.update(processed_at=done_at, last_error=error, payment_session_id=payment_session_id)
+        if not db.session.execute(_INSERT, row).rowcount:
+            log.warning("stripe event outcome not recorded: another delivery holds it", extra={"fields": params})
     db.session.commit()
 
 
@@ -124,9 +195,12 @@ def _receive(event: dict[str, Any]) -> Receipt:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return Receipt(True, "ignored", "event without an id")
-    if _store_and_claim(event):
-        return _process(event_id, event)
-    return _await_other_delivery(event_id, event)
+    claim = _store_claimed(event)
+    if claim is None:
+        return _await_other_delivery(event_id, event)
+    if event.get("type") in _REMOTE_TYPES:
+        db.session.commit()
+    return _process(event, claim)
 
 
 def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
@@ -138,23 +212,32 @@ def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
     """
     deadline = time.monotonic() + AWAIT_SECONDS
     while True:
-        status = db.session.scalar(sa.select(StripeEvent.status).where(StripeEvent.id == event_id))
+        status = db.session.scalar(_STATUS, {"event_id": event_id})
         db.session.commit()
         if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED):
             return Receipt(True, "duplicate")
-        if _claim(event_id):
-            return _process(event_id, event)
+        claim = _claim(event_id)
+        if claim is not None:
+            return _process(event, claim)
         if time.monotonic() > deadline:
             return Receipt(False, "in_progress")
         time.sleep(0.05)
 
 
-def _process(event_id: str, event: dict[str, Any]) -> Receipt:
+def _process(event: dict[str, Any], claim) -> Receipt:
+    """Runs the handler under our claim and records its outcome.
+
+    A handler raises `_Ignored` before it writes anything, so an ignored event's outcome
+    commits in the same transaction as its claim (any pending change is rolled back first,
+    should a handler ever break that rule).
+    """
+    event_id = event["id"]
     try:
         payment_session_id = handle_event(event)
     except _Ignored as reason:
-        db.session.rollback()
-        _finish(event_id, StripeEventStatus.IGNORED, error=str(reason))
+        if db.session.new or db.session.dirty or db.session.deleted:
+            db.session.rollback()
+        _finish(event, claim, StripeEventStatus.IGNORED, error=str(reason))
         log.info(
             "stripe event ignored",
             extra={"fields": {"event_id": event_id, "type": event.get("type"), "reason": str(reason)}},
@@ -164,7 +247,7 @@ def _process(event_id: str, event: dict[str, Any]) -> Receipt:
         db.session.rollback()
         message = f"{type(exc).__name__}: {exc}"[:2000]
         try:
-            _finish(event_id, StripeEventStatus.FAILED, error=message)
+            _finish(event, claim, StripeEventStatus.FAILED, error=message)
         except Exception:  # noqa: BLE001 - the database itself may be the problem; Stripe retries anyway
             db.session.rollback()
         log.error(
@@ -172,7 +255,7 @@ def _process(event_id: str, event: dict[str, Any]) -> Receipt:
             extra={"fields": {"event_id": event_id, "type": event.get("type"), "error": type(exc).__name__}},
         )
         return Receipt(False, "failed", type(exc).__name__)
-    _finish(event_id, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
+    _finish(event, claim, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
     log.info(
         "stripe event processed",
         extra={"fields": {"event_id": event_id, "type": event.get("type"), "payment_session_id": payment_session_id}},
@@ -221,10 +304,13 @@ def _payment_intent_id(obj: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_BY_PAYMENT_INTENT = sa.select(PaymentSession).where(PaymentSession.payment_intent_id == sa.bindparam("pi"))
+
+
 def _session_for_payment_intent(payment_intent_id: str | None) -> PaymentSession | None:
     if payment_intent_id is None:
         return None
-    return db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == payment_intent_id))
+    return db.session.scalar(_BY_PAYMENT_INTENT, {"pi": payment_intent_id})
 
 
 def _on_session_paid_or_completed(obj: dict[str, Any], event_id: str) -> str | None:
@@ -273,7 +359,7 @@ def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> s
     ours = (obj.get("metadata") or {}).get("payment_session_id")
     session = db.session.get(PaymentSession, ours) if ours else None
     if session is None and obj.get("id"):
-        session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.payment_intent_id == obj["id"]))
+        session = _session_for_payment_intent(obj["id"])
     if session is None:
         raise _Ignored("payment intent of no session of ours")
     if not session.payment_intent_id and obj.get("id"):
@@ -356,9 +442,10 @@ def replay_event(event_id: str) -> str:
     row.status = StripeEventStatus.RECEIVED
     row.locked_until = None
     db.session.commit()
-    if not _claim(event_id):
+    claim = _claim(event_id)
+    if claim is None:
         return f"Event {event_id} is being processed right now."
-    receipt = _process(event_id, payload)
+    receipt = _process(payload, claim)
     return f"Event {event_id}: {receipt.status}{' (' + receipt.detail + ')' if receipt.detail else ''}."
 
 
@@ -464,8 +551,9 @@ def retry_stuck_events(*, now=None) -> list[str]:
         row = db.session.get(StripeEvent, event_id)
         payload = row.payload
         db.session.commit()
-        if not _claim(event_id):
+        claim = _claim(event_id)
+        if claim is None:
             continue
-        receipt = _process(event_id, payload)
+        receipt = _process(payload, claim)
         lines.append(f"event {event_id}: retried -> {receipt.status}")
     return lines

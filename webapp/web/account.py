@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from webapp.auth import login_required
+from webapp.auth import login_required, user_row
 from webapp.services import enrollments as enrollment_service
 from webapp.services import saved_cards
 from webapp.services.errors import NotFound, PaymentProviderUnavailable, ServiceError
@@ -67,11 +67,11 @@ def _render_cards(*, notice: str | None = None, status: int = 200):
     cards = None
     if notice is None:
         try:
-            cards = saved_cards.list_cards(g.user)
+            cards = saved_cards.list_cards(user_row())
         except PaymentProviderUnavailable as exc:
             notice = exc.message
     if cards is None:
-        cards = saved_cards.cached_cards(g.user)
+        cards = saved_cards.cached_cards(user_row())
         if status == 200:
             status = 503
     return render_template("account/payment_methods.html", cards=cards, notice=notice), status
@@ -83,7 +83,7 @@ def payment_methods():
     setup_session_id = request.args.get("setup_session_id")
     if setup_session_id is not None:
         try:
-            card = saved_cards.complete_card_setup(g.user, setup_session_id)
+            card = saved_cards.complete_card_setup(user_row(), setup_session_id)
         except NotFound as exc:
             abort(404, exc.message)
         except PaymentProviderUnavailable as exc:
@@ -108,7 +108,7 @@ def payment_methods():
 @login_required
 def add_card():
     try:
-        url = saved_cards.start_card_setup(g.user)
+        url = saved_cards.start_card_setup(user_row())
     except ServiceError as exc:
         return _render_cards(notice=exc.message, status=exc.status if exc.status >= 500 else 400)
     return redirect(url, code=303)
@@ -118,7 +118,7 @@ def add_card():
 @login_required
 def make_default(card_id: str):
     try:
-        card = saved_cards.make_default(g.user, card_id)
+        card = saved_cards.make_default(user_row(), card_id)
     except NotFound as exc:
         abort(404, exc.message)
     except ServiceError as exc:
@@ -129,7 +129,7 @@ def make_default(card_id: str):
 
 def _owned_card_or_404(card_id: str):
     try:
-        return saved_cards.get_card(g.user, card_id)
+        return saved_cards.get_card(user_row(), card_id)
     except NotFound as exc:
         abort(404, exc.message)
 
@@ -147,7 +147,7 @@ def remove(card_id: str):
     card = _owned_card_or_404(card_id)
     label = _card_label(card)
     try:
-        saved_cards.remove_card(g.user, card_id)
+        saved_cards.remove_card(user_row(), card_id)
     except NotFound as exc:
         abort(404, exc.message)
     except ServiceError as exc:

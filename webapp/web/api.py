@@ -19,7 +19,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from webapp.auth import login_required, rate_limit_key
+from webapp.auth import login_required, rate_limit_key, user_row
 from webapp.extensions import csrf, db, limiter
 from webapp.models import Course, PaymentSession
 from webapp.services import checkout as checkout_service
@@ -445,9 +445,9 @@ def cancel_enrollment(enrollment_id: str):
 )
 def list_payment_methods():
     try:
-        cards = saved_cards.list_cards(g.user)
+        cards = saved_cards.list_cards(user_row())
     except PaymentProviderUnavailable:
-        cards = saved_cards.cached_cards(g.user)
+        cards = saved_cards.cached_cards(user_row())
     return jsonify([payment_method_json(c) for c in cards])
 
 
@@ -468,12 +468,12 @@ def add_payment_method():
     if body.payment_method_id is not None:
         if body.return_url is not None or body.cancel_url is not None:
             raise ValidationFailed("returnUrl and cancelUrl only apply without paymentMethodId.", field="returnUrl")
-        card = saved_cards.attach_card(g.user, body.payment_method_id)
+        card = saved_cards.attach_card(user_row(), body.payment_method_id)
         return jsonify(payment_method_json(card)), 201
     return_url = same_origin_url(body.return_url, "returnUrl") if body.return_url is not None else None
     cancel_to = same_origin_url(body.cancel_url, "cancelUrl") if body.cancel_url is not None else None
     url = saved_cards.start_card_setup(
-        g.user,
+        user_row(),
         success_url=with_session_placeholder(return_url) if return_url else None,
         cancel_url=cancel_to,
     )
@@ -488,7 +488,7 @@ def add_payment_method():
     errors=(404, 503),
 )
 def remove_payment_method(method_id: str):
-    saved_cards.remove_card(g.user, path_id(method_id, "that card"))
+    saved_cards.remove_card(user_row(), path_id(method_id, "that card"))
     return jsonify(success=True)
 
 
@@ -500,7 +500,7 @@ def remove_payment_method(method_id: str):
     errors=(404, 503),
 )
 def make_default_payment_method(method_id: str):
-    return jsonify(payment_method_json(saved_cards.make_default(g.user, path_id(method_id, "that card"))))
+    return jsonify(payment_method_json(saved_cards.make_default(user_row(), path_id(method_id, "that card"))))
 
 
 # -- the document ----------------------------------------------------------------------------

@@ -12,16 +12,25 @@ from webapp.services.coupons import CouponRefused
 from webapp.services.errors import Conflict, PaymentProviderUnavailable, ServiceError
 
 bp = Blueprint("checkout", __name__, url_prefix="/checkout")
+COURSE_NOT_FOUND = "We couldn't find that course. It may have been unpublished."
 
 
 def _course_or_404(slug: str):
     course = catalog.get_published_course(slug)
     if course is None:
-        abort(404, "We couldn't find that course. It may have been unpublished.")
+        abort(404, COURSE_NOT_FOUND)
     return course
 
 
-def _render(course, *, code: str = "", error: CouponRefused | None = None, status: int = 200, page_error=None):
+def _render(
+    course,
+    *,
+    code: str = "",
+    error: CouponRefused | None = None,
+    status: int = 200,
+    page_error=None,
+    state: checkout_service.PurchaseState | None = None,
+):
     quote = None
     if code and error is None:
         try:
@@ -30,7 +39,8 @@ def _render(course, *, code: str = "", error: CouponRefused | None = None, statu
             error = exc
     if quote is None:
         quote = checkout_service.quote(course, user_id=g.user.id, raw_code=None)
-    state = checkout_service.purchase_state(g.user.id, course.id)
+    if state is None:
+        state = checkout_service.purchase_state(g.user.id, course.id)
     enrolled = state.enrolled
     context = {
         "in_progress": state.payment_in_progress and not enrolled,
@@ -50,8 +60,11 @@ def _render(course, *, code: str = "", error: CouponRefused | None = None, statu
 @bp.get("/<slug>")
 @login_required
 def checkout_page(slug: str):
-    course = _course_or_404(slug)
-    return _render(course, code=request.args.get("coupon", "").strip()[:64])
+    found = checkout_service.course_for_checkout(slug, g.user.id)
+    if found is None:
+        abort(404, COURSE_NOT_FOUND)
+    course, state = found
+    return _render(course, code=request.args.get("coupon", "").strip()[:64], state=state)
 
 
 @bp.route("/<slug>/coupon", methods=["POST", "DELETE"])
