@@ -38,6 +38,9 @@ def scratch_url(base_url: str, name: str) -> str:
 
 
 def create_database(base_url: str, name: str) -> str:
+    from webapp.config import sqlalchemy_url
+
+    base_url = sqlalchemy_url(base_url)
     engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -47,7 +50,9 @@ def create_database(base_url: str, name: str) -> str:
 
 
 def drop_database(base_url: str, name: str) -> None:
-    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    from webapp.config import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(base_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()

@@ -52,6 +52,10 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from webapp.config import sqlalchemy_url  # noqa: E402  (the app's own URL rule: psycopg 3)
+
 BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_bench_" + "0" * 24  # noqa: S105 - a throwaway secret for loopback only
 COURSE_SLUG = "bench-course"
@@ -67,6 +71,7 @@ def _with_database(url: str, name: str) -> str:
 
 
 def create_database(server_url: str, name: str) -> str:
+    server_url = sqlalchemy_url(server_url)
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -75,7 +80,7 @@ def create_database(server_url: str, name: str) -> str:
 
 
 def drop_database(server_url: str, name: str) -> None:
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(sqlalchemy_url(server_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
+from webapp.config import sqlalchemy_url
+
 
 class PostgresUnavailable(Exception):
     pass
@@ -83,7 +85,7 @@ class TestDatabase:
         if not server:
             self.cluster = ThrowawayCluster()
             server = self.cluster.url
-        self.server = server
+        self.server = server = sqlalchemy_url(server)
         self.name = f"checkout_test_{uuid.uuid4().hex[:10]}"
         admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
         deadline = time.monotonic() + 20

@@ -6,7 +6,7 @@ import sys
 
 from flask import Flask
 
-from webapp.config import ROOT, ConfigError, check_production, load_config
+from webapp.config import ROOT, ConfigError, check_production, load_config, sqlalchemy_url
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -21,6 +21,8 @@ def create_app(config: dict | None = None) -> Flask:
         raise SystemExit(f"Configuration error: {exc}") from None
     if config:
         settings.update(config)
+    for key in ("SQLALCHEMY_DATABASE_URI", "STRIPE_SANDBOX_DATABASE_URL"):
+        settings[key] = sqlalchemy_url(str(settings[key]))
     problems = check_production(settings)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -97,4 +99,8 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.cli import init_app as init_cli
 
     init_cli(app)
+
+    from webapp import performance
+
+    performance.init_app(app)
     return app

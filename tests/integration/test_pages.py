@@ -63,7 +63,7 @@ class TestErrorsAndProbes:
             db.engine.dispose()
         good = app.config["SQLALCHEMY_DATABASE_URI"]
         bad = (
-            "postgresql://postgres@127.0.0.1:1/nothing"
+            "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
             if good.startswith("postgresql")
             else "sqlite:////nonexistent/dir/x.db"
         )

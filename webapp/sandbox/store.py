@@ -27,6 +27,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from webapp.config import sqlalchemy_url
+
 # An arbitrary constant naming "the sandbox" for pg_advisory_xact_lock.
 _PG_LOCK_KEY = 0x5354_5250  # "STRP"
 
@@ -282,6 +284,7 @@ class Store:
 
 
 def _make_engine(url: str) -> Engine:
+    url = sqlalchemy_url(url)
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, future=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from webapp.extensions import db
+from webapp.extensions import autocommit_connection, db
 from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import PaymentSessionStatus
@@ -80,7 +80,9 @@ def _purchase_facts(course_id):
     enrolled = sa.exists().where(
         Enrollment.user_id == sa.bindparam("user_id"),
         Enrollment.course_id == course_id,
-        Enrollment.status.in_(ACCESS_STATUSES),
+        # OR of plain binds rather than IN: an IN list is re-rendered into the SQL on every
+        # execution ("expanding" parameters), which the cached statement then cannot skip.
+        sa.or_(*(Enrollment.status == status for status in ACCESS_STATUSES)),
     )
     settling = sa.exists().where(
         PaymentSession.user_id == sa.bindparam("user_id"),
@@ -92,9 +94,12 @@ def _purchase_facts(course_id):
 
 # Built once: SQLAlchemy then reuses the compiled SQL and only binds the parameters.
 _PURCHASE_STATE = sa.select(*_purchase_facts(sa.bindparam("course_id")))
-_COURSE_PAGE = sa.select(Course, *_purchase_facts(Course.id)).where(
-    Course.slug == sa.bindparam("slug"), Course.published.is_(True)
-)
+_COURSE_COLUMNS = tuple(Course.__table__.columns)
+_COURSE_PAGE = sa.select(
+    *_COURSE_COLUMNS,
+    _purchase_facts(Course.__table__.c.id)[0].label("enrolled"),
+    _purchase_facts(Course.__table__.c.id)[1].label("settling"),
+).where(Course.__table__.c.slug == sa.bindparam("slug"), Course.__table__.c.published.is_(True))
 
 
 def purchase_state(user_id: str, course_id: str) -> PurchaseState:
@@ -104,11 +109,20 @@ def purchase_state(user_id: str, course_id: str) -> PurchaseState:
 
 
 def course_for_checkout(slug: str, user_id: str) -> tuple[Course, PurchaseState] | None:
-    """The published course and the learner's purchase state in one round trip (the page's only query)."""
-    row = db.session.execute(_COURSE_PAGE, {"slug": slug, "user_id": user_id}).one_or_none()
+    """The published course and the learner's purchase state: the checkout page's only query.
+
+    One statement on an autocommit connection (one round trip, no ORM identity map), and
+    the course comes back as a transient `Course` for display and quoting. The checkout
+    itself (`create_checkout`) re-reads everything under locks, so this page can never
+    decide a price on its own.
+    """
+    with autocommit_connection() as connection:
+        row = connection.execute(_COURSE_PAGE, {"slug": slug, "user_id": user_id}).one_or_none()
     if row is None:
         return None
-    return row[0], PurchaseState(enrolled=bool(row[1]), payment_in_progress=bool(row[2]))
+    values = row._mapping
+    course = Course(**{column.key: values[column] for column in _COURSE_COLUMNS})
+    return course, PurchaseState(enrolled=bool(values["enrolled"]), payment_in_progress=bool(values["settling"]))
 
 
 def is_enrolled(user_id: str, course_id: str) -> bool:
