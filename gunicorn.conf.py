@@ -18,4 +18,8 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))  # recycles 
 max_requests_jitter = 200
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
-preload_app = False
+# Workers are forked from a master that has already built the app: a recycled worker
+# (max_requests) costs a fork instead of importing and building the app again (about a
+# second of CPU each, several per minute under load), and workers share the code's memory.
+# Connection pools are dropped in each child after the fork (webapp/extensions.py).
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -50,6 +52,7 @@ def init_database(app) -> None:
     idle = app.config["DATABASE_PING_IDLE_SECONDS"]
     with app.app_context():
         engine = db.engine
+    _dispose_in_forked_children(engine)
     if isinstance(engine.pool, sa.pool.StaticPool):
         return  # one shared in-memory SQLite connection: nothing to ping
 
@@ -69,6 +72,20 @@ def init_database(app) -> None:
             if engine.dialect.is_disconnect(exc, dbapi_connection, None):
                 raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool reconnects and retries
             raise
+
+
+def _dispose_in_forked_children(engine: sa.Engine) -> None:
+    """With gunicorn's `preload_app` the app is built once and forked: each worker drops the
+    pool it inherited (without closing the parent's sockets) and opens its own connections.
+    Weakly referenced, so the many apps a test run builds are still garbage-collected."""
+    ref = weakref.ref(engine)
+
+    def _after_fork() -> None:
+        inherited = ref()
+        if inherited is not None:
+            inherited.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 @contextmanager

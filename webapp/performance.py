@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flask import Flask, current_app, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter.util import get_qualified_name
 
 from webapp.extensions import limiter
@@ -18,8 +19,27 @@ URL_CACHE_SIZE = 4096
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = _CookieSessions()
     _cache_template_urls(app)
     _skip_unlimited_endpoints(app)
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key set.
+
+    Flask builds a new `URLSafeTimedSerializer` to open and again to save every session
+    (about 60 µs each here, most of it itsdangerous probing the JSON serializer). The
+    serializer holds no per-request state, so one per (secret key, fallbacks) is enough;
+    rotating the key in config builds a new one.
+    """
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = app.extensions.get("session_serializer")
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            app.extensions["session_serializer"] = cached
+        return cached[1]
 
 
 def _cache_template_urls(app: Flask) -> None:
@@ -40,7 +60,7 @@ def _cache_template_urls(app: Flask) -> None:
     def url_for(endpoint: str, **values) -> str:
         if not has_request_context() or any(key.startswith("_") for key in values):
             return build(endpoint, **values)
-        items = tuple(sorted(values.items()))
+        items = tuple(values.items())  # call order, so query strings keep their order
         try:
             hash(items)
         except TypeError:

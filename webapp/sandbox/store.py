@@ -14,6 +14,7 @@ Tables are created on first use (`checkfirst`), never through the app's migratio
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -313,6 +314,17 @@ def _make_engine(url: str) -> Engine:
 
 _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn's preload_app) must not reuse the parent's connections."""
+    global _stores_lock
+    _stores_lock = threading.Lock()
+    for store in _stores.values():
+        store.engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_store(url: str) -> Store:
