@@ -4,6 +4,7 @@ Workers scale with the CPU count; the app keeps no state in its processes (Postg
 when set, Redis are shared), so any number of workers on any number of machines is safe.
 """
 
+import gc
 import multiprocessing
 import os
 
@@ -23,3 +24,15 @@ errorlog = "-"
 # second of CPU each, several per minute under load), and workers share the code's memory.
 # Connection pools are dropped in each child after the fork (webapp/extensions.py).
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
+
+
+def when_ready(server):
+    """In the master, once the app is loaded and before the first fork (preload_app)."""
+    if not preload_app:
+        return
+    from webapp.performance import warm_up
+
+    warm_up(server.app.wsgi())
+    # Objects that exist now live as long as the workers: keep the garbage collector from
+    # scanning them in every worker (and from copying their pages while it does).
+    gc.freeze()

@@ -178,9 +178,9 @@ class TestWebhookTransactions:
         again = client.post("/webhooks/stripe", data=body, headers=_signed(body))
         assert again.get_json()["status"] == "duplicate"
 
-    def test_a_failed_handler_is_recorded_although_its_claim_was_rolled_back(self, app, client, monkeypatch):
-        """The claim of a DB-only event is not committed before the handler; when the handler
-        fails, the rollback takes the claim with it and the outcome is stored afresh."""
+    def test_a_failed_handler_is_recorded_after_its_work_is_rolled_back(self, app, client, monkeypatch):
+        """A DB-only event takes no claim first: when the handler fails, its work is rolled
+        back and the FAILED outcome is recorded on its own, so a retry can still claim it."""
         from webapp.models import StripeEvent
         from webapp.services import webhooks
 

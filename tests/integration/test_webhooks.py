@@ -205,6 +205,39 @@ class TestInbox:
             assert db.session.scalar(sa.select(Coupon.current_uses).where(Coupon.code == "HOOK10")) == 1
             assert db.session.scalar(sa.select(StripeEvent.attempts)) == 1
 
+    def test_ten_simultaneous_deliveries_of_a_database_only_event(self, app, course, auth, backend):
+        """payment_intent.* is handled without a claim: work and record commit together and
+        the event's key decides; the nine losers roll their audit rows back."""
+        if backend != "postgres":
+            pytest.skip("concurrency is exercised on PostgreSQL")
+        from webapp.models import AuditLog
+
+        client = app.test_client()
+        session = paid_session(client, type(auth)(app, client))
+        intent = stripe_object(client, f"payment_intents/{session['payment_intent']}")
+        body = event_body("payment_intent.succeeded", intent, event_id="evt_db_only_twins")
+        barrier = threading.Barrier(10)
+        statuses, outcomes = [], []
+
+        def one():
+            c = app.test_client()
+            barrier.wait()
+            response = deliver(c, body)
+            statuses.append(response.status_code)
+            outcomes.append(response.get_json()["status"])
+
+        threads = [threading.Thread(target=one) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert statuses == [200] * 10
+        assert sorted(outcomes) == ["duplicate"] * 9 + ["processed"]
+        assert count(app, AuditLog, AuditLog.stripe_event_id == "evt_db_only_twins") == 1
+        with app.app_context():
+            row = db.session.get(StripeEvent, "evt_db_only_twins")
+            assert (row.status, row.attempts, row.locked_until) == ("PROCESSED", 1, None)
+
     def test_unknown_type_and_foreign_session_answer_200_and_are_logged(self, app, client, course):
         unknown = deliver(client, event_body("customer.subscription.created", {"id": "sub_1"}))
         assert unknown.status_code == 200 and unknown.get_json()["status"] == "ignored"

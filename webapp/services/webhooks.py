@@ -4,11 +4,17 @@ An event is only a trigger (as pretix does it): handlers re-read the object from
 before acting, and find our payment session through the ids we put in Stripe's metadata,
 so events may arrive duplicated, late or in any order.
 
-Inbox protocol: the event row is inserted once (primary key = Stripe's event id). A
-delivery then *claims* it with one conditional UPDATE; only the claimant runs the handler,
-so two simultaneous deliveries in two processes give one effect and the other answers
-"duplicate". A handler error rolls back its work, records the error on the row and
-releases the claim, and the webhook answers 5xx so Stripe retries.
+Inbox protocol: one row per Stripe event id (the primary key), two ways to fill it.
+- Events whose handler calls Stripe (`_REMOTE_TYPES`): the row is inserted already
+  *claimed* and committed, then the handler runs and the outcome releases the claim. A
+  known event is claimed by one conditional UPDATE. Only the claimant runs the handler.
+- Events handled in our database alone (everything else): the handler runs first and the
+  outcome row is written in the same transaction (`_RECORD`), so work and record commit
+  together, in one commit. A twin blocks on the row's key, finds it done, and rolls its own
+  work back.
+Either way two simultaneous deliveries in two processes give one effect and the other
+answers "duplicate". A handler error rolls back its work, records the error on the row,
+and the webhook answers 5xx so Stripe retries.
 """
 
 from __future__ import annotations
@@ -100,6 +106,25 @@ _INSERT = sa.text(
 ).bindparams(
     sa.bindparam("payload", type_=_EVENTS.c.payload.type),
     sa.bindparam("locked_until", type_=_EVENTS.c.locked_until.type),
+    sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
+    sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
+)
+# A database-only event's outcome, written after its handler in the same transaction: new
+# → inserted; known and claimable (RECEIVED, FAILED, a lapsed claim) → updated; otherwise
+# (done, or held by a live claim) nothing, and the caller rolls its work back.
+_RECORD = sa.text(
+    "INSERT INTO stripe_events"
+    " (id, type, livemode, status, payload, object_id, attempts, locked_until, received_at,"
+    " processed_at, last_error, payment_session_id)"
+    " VALUES (:id, :type, :livemode, :status, :payload, :object_id, 1, NULL, :received_at,"
+    " :processed_at, :last_error, :payment_session_id)"
+    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = stripe_events.attempts + 1,"
+    " locked_until = NULL, last_error = excluded.last_error, processed_at = excluded.processed_at,"
+    " payment_session_id = COALESCE(excluded.payment_session_id, stripe_events.payment_session_id)"
+    " WHERE stripe_events.status IN ('RECEIVED', 'FAILED')"
+    " OR (stripe_events.status = 'PROCESSING' AND stripe_events.locked_until < :received_at)"
+).bindparams(
+    sa.bindparam("payload", type_=_EVENTS.c.payload.type),
     sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
     sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
 )
@@ -195,12 +220,62 @@ def _receive(event: dict[str, Any]) -> Receipt:
     event_id = event.get("id")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
         return Receipt(True, "ignored", "event without an id")
+    if event.get("type") not in _REMOTE_TYPES:
+        return _handle_and_record(event)
     claim = _store_claimed(event)
     if claim is None:
         return _await_other_delivery(event_id, event)
-    if event.get("type") in _REMOTE_TYPES:
-        db.session.commit()
+    db.session.commit()  # the claim, before the handler talks to Stripe
     return _process(event, claim)
+
+
+def _handle_and_record(event: dict[str, Any]) -> Receipt:
+    """A database-only event: the handler's work and the event's row commit together.
+
+    No claim is taken first. The handler runs, then `_RECORD` writes the outcome; the row's
+    primary key decides between twins. A twin that got there first (or a live claim by a
+    replay) makes `_RECORD` write nothing: this delivery's work is rolled back, and it
+    waits for the other one's outcome like any duplicate. One transaction, one commit.
+    """
+    event_id = event["id"]
+    try:
+        payment_session_id = handle_event(event)
+        status, detail = StripeEventStatus.PROCESSED, None
+    except _Ignored as reason:
+        if db.session.new or db.session.dirty or db.session.deleted:
+            db.session.rollback()
+        payment_session_id, status, detail = None, StripeEventStatus.IGNORED, str(reason)
+    except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
+        db.session.rollback()
+        payment_session_id, status, detail = None, StripeEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    now = utcnow()
+    row = _row(event, status=status, now=now)
+    done_at = now if status != StripeEventStatus.FAILED else None
+    row.update(processed_at=done_at, last_error=detail, payment_session_id=payment_session_id)
+    try:
+        recorded = db.session.execute(_RECORD, row).rowcount
+    except Exception:
+        db.session.rollback()
+        if status == StripeEventStatus.FAILED:  # the database itself may be the problem; Stripe retries
+            return _report(event, status, detail, None)
+        raise
+    if not recorded:
+        db.session.rollback()
+        return _await_other_delivery(event_id, event)
+    db.session.commit()
+    return _report(event, status, detail, payment_session_id)
+
+
+def _report(event: dict[str, Any], status: str, detail: str | None, payment_session_id: str | None) -> Receipt:
+    fields = {"event_id": event["id"], "type": event.get("type")}
+    if status == StripeEventStatus.FAILED:
+        log.error("stripe event failed", extra={"fields": {**fields, "error": (detail or "").split(":", 1)[0]}})
+        return Receipt(False, "failed", (detail or "").split(":", 1)[0])
+    if status == StripeEventStatus.IGNORED:
+        log.info("stripe event ignored", extra={"fields": {**fields, "reason": detail}})
+        return Receipt(True, "ignored", detail or "")
+    log.info("stripe event processed", extra={"fields": {**fields, "payment_session_id": payment_session_id}})
+    return Receipt(True, "processed")
 
 
 def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
@@ -225,24 +300,19 @@ def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
 
 
 def _process(event: dict[str, Any], claim) -> Receipt:
-    """Runs the handler under our claim and records its outcome.
+    """Runs the handler under our committed claim and records its outcome.
 
     A handler raises `_Ignored` before it writes anything, so an ignored event's outcome
-    commits in the same transaction as its claim (any pending change is rolled back first,
-    should a handler ever break that rule).
+    needs no rollback first (any pending change is rolled back, should a handler ever
+    break that rule).
     """
-    event_id = event["id"]
     try:
         payment_session_id = handle_event(event)
     except _Ignored as reason:
         if db.session.new or db.session.dirty or db.session.deleted:
             db.session.rollback()
         _finish(event, claim, StripeEventStatus.IGNORED, error=str(reason))
-        log.info(
-            "stripe event ignored",
-            extra={"fields": {"event_id": event_id, "type": event.get("type"), "reason": str(reason)}},
-        )
-        return Receipt(True, "ignored", str(reason))
+        return _report(event, StripeEventStatus.IGNORED, str(reason), None)
     except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
         db.session.rollback()
         message = f"{type(exc).__name__}: {exc}"[:2000]
@@ -250,17 +320,9 @@ def _process(event: dict[str, Any], claim) -> Receipt:
             _finish(event, claim, StripeEventStatus.FAILED, error=message)
         except Exception:  # noqa: BLE001 - the database itself may be the problem; Stripe retries anyway
             db.session.rollback()
-        log.error(
-            "stripe event failed",
-            extra={"fields": {"event_id": event_id, "type": event.get("type"), "error": type(exc).__name__}},
-        )
-        return Receipt(False, "failed", type(exc).__name__)
+        return _report(event, StripeEventStatus.FAILED, message, None)
     _finish(event, claim, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
-    log.info(
-        "stripe event processed",
-        extra={"fields": {"event_id": event_id, "type": event.get("type"), "payment_session_id": payment_session_id}},
-    )
-    return Receipt(True, "processed")
+    return _report(event, StripeEventStatus.PROCESSED, None, payment_session_id)
 
 
 def _expected_livemode() -> bool:
@@ -350,8 +412,7 @@ def _on_session_closed(obj: dict[str, Any], event_id: str, *, failed: bool) -> s
         mark_failed(session, actor="stripe", event_id=event_id, reason="async_payment_failed")
     else:
         mark_expired(session, actor="stripe", event_id=event_id)
-    db.session.commit()
-    return session.id
+    return session.id  # committed with the event's outcome
 
 
 def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> str | None:
@@ -375,8 +436,7 @@ def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> s
         payment_intent_id=obj.get("id"),
         decline_code=error,
     )
-    db.session.commit()
-    return session.id
+    return session.id  # committed with the event's outcome
 
 
 def _on_refund(obj: dict[str, Any], event_id: str) -> str | None:
@@ -429,8 +489,7 @@ def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | No
         status_before=before[0],
         payment_status_before=before[1],
     )
-    db.session.commit()
-    return session.id
+    return session.id  # committed with the event's outcome
 
 
 def replay_event(event_id: str) -> str:
