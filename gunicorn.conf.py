@@ -27,12 +27,17 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
 
 
 def when_ready(server):
-    """In the master, once the app is loaded and before the first fork (preload_app)."""
+    """In the master, once the app is loaded and before the first fork (preload_app).
+
+    Only our app registers a warm-up; any other WSGI app served with this file (a
+    benchmark's baseline) just gets the gc.freeze below.
+    """
     if not preload_app:
         return
-    from webapp.performance import warm_up
-
-    warm_up(server.app.wsgi())
+    app = server.app.wsgi()
+    warm_up = getattr(app, "extensions", {}).get("warm_up")
+    if callable(warm_up):
+        warm_up()
     # Objects that exist now live as long as the workers: keep the garbage collector from
     # scanning them in every worker (and from copying their pages while it does).
     gc.freeze()

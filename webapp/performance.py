@@ -19,6 +19,7 @@ URL_CACHE_SIZE = 4096
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["warm_up"] = lambda: warm_up(app)  # run by gunicorn.conf.py's when_ready
     app.session_interface = _CookieSessions()
     _cache_template_urls(app)
     _skip_unlimited_endpoints(app)
