@@ -174,8 +174,7 @@ def _store_claimed(event: dict[str, Any]):
 
     The claim is the row's `locked_until`, a token only this delivery holds: finishing
     matches it, so a delivery whose claim lapsed and was taken over cannot overwrite the
-    new claimant's outcome. The INSERT is not committed here: a twin delivery's INSERT waits
-    on the row until this transaction ends, then finds it.
+    new claimant's outcome. The caller commits it before running the handler.
     """
     now = utcnow()
     claim = now + CLAIM_TTL
@@ -195,17 +194,16 @@ def _claim(event_id: str):
 def _finish(
     event: dict[str, Any], claim, status: str, *, error: str | None = None, payment_session_id: str | None = None
 ) -> None:
-    """Records the outcome under our claim, and commits (with the handler's work, if any left)."""
+    """Records the outcome under our claim, and commits (with the handler's work, if any left).
+
+    If the claim lapsed (CLAIM_TTL) and another delivery took the event over, its claim is
+    left alone: that delivery records its own outcome.
+    """
     now = utcnow()
     done_at = now if status in (StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED) else None
     params = {"event_id": event["id"], "claim": claim, "outcome": status, "error": error, "done_at": done_at}
     if not db.session.execute(_FINISH, {**params, "session_id": payment_session_id}).rowcount:
-        # Our uncommitted claim went with a handler's rollback (or the claim lapsed and was
-        # taken over): store the outcome unless another delivery holds the row now.
-        row = _row(event, status=status, now=now)
-        row.update(processed_at=done_at, last_error=error, payment_session_id=payment_session_id)
-        if not db.session.execute(_INSERT, row).rowcount:
-            log.warning("stripe event outcome not recorded: another delivery holds it", extra={"fields": params})
+        log.warning("stripe event outcome not recorded: another delivery holds it now", extra={"fields": params})
     db.session.commit()
 
 
