@@ -254,6 +254,18 @@ class TestIdlePing:
         self._kill_other_connections(app)
         assert client.get("/courses/ping-course").status_code == 200
 
+    def test_a_pinged_connection_serves_the_autocommit_read(self, pg_app, tmp_path):
+        """The ping must leave no transaction open: the checkout page then switches the same
+        connection to autocommit, which a driver refuses inside a transaction."""
+        from harness import Auth
+
+        app = pg_app(DATABASE_PING_IDLE_SECONDS=0.0)  # every checkout is pinged
+        make_course(app, "pinged-read", price=1000)
+        client = app.test_client()
+        Auth(app, client).sign_in("pinged_learner")
+        for _ in range(3):
+            assert client.get("/checkout/pinged-read").status_code == 200
+
     def test_without_the_ping_the_first_request_fails_then_the_pool_recovers(self, pg_app):
         """What the idle threshold trades: a connection that dies within it fails one request."""
         app = pg_app(DATABASE_PING_IDLE_SECONDS=3600.0)
