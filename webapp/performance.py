@@ -16,6 +16,7 @@ from flask_limiter.util import get_qualified_name
 from webapp.extensions import limiter
 
 URL_CACHE_SIZE = 4096
+_filter_installed = False
 
 
 def init_app(app: Flask) -> None:
@@ -94,8 +95,10 @@ def _skip_unlimited_endpoints(app: Flask) -> None:
             if manager.decorated_limits(get_qualified_name(view)) or manager.has_hints(endpoint)
         )
     app.extensions["rate_limited_endpoints"] = limited
-    if _no_limit_applies not in limiter._request_filters:  # one Limiter serves every app (tests build many)
+    global _filter_installed
+    if not _filter_installed:  # one Limiter serves every app of the process (tests build many)
         limiter.request_filter(_no_limit_applies)
+        _filter_installed = True
 
 
 def _no_limit_applies() -> bool:

@@ -64,10 +64,11 @@ def _object_id(event: dict[str, Any]) -> str | None:
 
 _EVENTS = StripeEvent.__table__
 
-# Handlers that read and write only our own database. A new event of these types (or of a
-# type we ignore) is stored, claimed, handled and marked done in ONE transaction: one commit
-# (one WAL flush) per event. Every other handler calls Stripe, so its claim is committed
-# first and no transaction waits on the network while holding the new row.
+# Handlers that read and write only our own database: their work and the event's row commit
+# in ONE transaction (`_handle_and_record`), one commit (one WAL flush) per event; so do
+# types we ignore. Handlers in `_REMOTE_TYPES` call Stripe: their claim is committed first,
+# so no transaction waits on the network. Dispatch only tests `_REMOTE_TYPES`; this list
+# exists so that a test can require a decision for every type `handle_event` handles.
 _LOCAL_TYPES = frozenset(
     {
         "checkout.session.async_payment_failed",
