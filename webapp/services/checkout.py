@@ -95,11 +95,10 @@ def _purchase_facts(course_id):
 # Built once: SQLAlchemy then reuses the compiled SQL and only binds the parameters.
 _PURCHASE_STATE = sa.select(*_purchase_facts(sa.bindparam("course_id")))
 _COURSE_COLUMNS = tuple(Course.__table__.columns)
-_COURSE_PAGE = sa.select(
-    *_COURSE_COLUMNS,
-    _purchase_facts(Course.__table__.c.id)[0].label("enrolled"),
-    _purchase_facts(Course.__table__.c.id)[1].label("settling"),
-).where(Course.__table__.c.slug == sa.bindparam("slug"), Course.__table__.c.published.is_(True))
+_enrolled, _settling = _purchase_facts(Course.__table__.c.id)
+_COURSE_PAGE = sa.select(*_COURSE_COLUMNS, _enrolled.label("enrolled"), _settling.label("settling")).where(
+    Course.__table__.c.slug == sa.bindparam("slug"), Course.__table__.c.published.is_(True)
+)
 
 
 def purchase_state(user_id: str, course_id: str) -> PurchaseState:
