@@ -23,6 +23,10 @@ def create_app(config: dict | None = None) -> Flask:
         settings.update(config)
     for key in ("SQLALCHEMY_DATABASE_URI", "STRIPE_SANDBOX_DATABASE_URL"):
         settings[key] = sqlalchemy_url(str(settings[key]))
+    if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Most recently used connection first: the hot connections keep their prepared
+        # statements and are never idle long enough to be pinged; spare ones just idle.
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_use_lifo": True, **settings["SQLALCHEMY_ENGINE_OPTIONS"]}
     problems = check_production(settings)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
