@@ -252,7 +252,7 @@ def _handle_and_record(event: dict[str, Any]) -> Receipt:
     done_at = now if status != StripeEventStatus.FAILED else None
     row.update(processed_at=done_at, last_error=detail, payment_session_id=payment_session_id)
     try:
-        recorded = db.session.execute(_RECORD, row).rowcount
+        recorded = db.session.connection().execute(_RECORD, row).rowcount  # Core: no ORM execute path
     except Exception:
         db.session.rollback()
         if status == StripeEventStatus.FAILED:  # the database itself may be the problem; Stripe retries
