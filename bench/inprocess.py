@@ -67,21 +67,14 @@ def main() -> int:
     database_url = bench.create_database(args.database_url, name)
     try:
         env = bench.base_env(database_url, workdir, 1)
-        bench.flask(env, "db", "upgrade")
-        bench.flask(env, "courses", "create", "--slug", bench.COURSE_SLUG, "--title", "Bench course",
-                    "--price", "4999", "--currency", "usd")  # fmt: skip
-        token = bench.flask(env, "dev", "token", bench.LEARNER).strip().splitlines()[-1]
+        token = bench.prepare_database(env, database_url)
         os.environ.clear()
         os.environ.update(env)
         sys.path.insert(0, str(bench.ROOT))
         import baseline_app
-        import sqlalchemy as sa
 
         from webapp import create_app
 
-        with baseline_app.engine().begin() as conn:
-            table = f"CREATE TABLE {bench.BASELINE_TABLE} (id text primary key, type text, payload jsonb)"
-            conn.execute(sa.text(table))
         app = create_app()
         client = app.test_client()
         client.set_cookie("__session", token)

@@ -67,21 +67,7 @@ def main() -> int:
     server = None
     try:
         env = bench.base_env(database_url, workdir, args.workers)
-        bench.flask(env, "db", "upgrade")
-        bench.flask(
-            env,
-            "courses",
-            "create",
-            "--slug",
-            bench.COURSE_SLUG,
-            "--title",
-            "Bench course",
-            "--price",
-            "4999",
-            "--currency",
-            "usd",
-        )
-        token = bench.flask(env, "dev", "token", bench.LEARNER).strip().splitlines()[-1]
+        token = bench.prepare_database(env, database_url)
         server = bench.start_gunicorn("app", ["wsgi:app"], {**env, "GUNICORN_MAX_REQUESTS": "0"}, workdir, "/healthz")
         output = workdir / f"{args.target}.collapsed"
         spy = subprocess.Popen(  # noqa: S603

@@ -528,6 +528,25 @@ def flask(env: dict[str, str], *arguments: str) -> str:
     return done.stdout
 
 
+def prepare_database(env: dict[str, str], database_url: str) -> str:
+    """Migrates the bench database, adds the bench course and the baseline's table; returns
+    a session token for the bench learner (shared by run.py, profile_app.py, inprocess.py)."""
+    flask(env, "db", "upgrade")
+    flask(env, "courses", "create", "--slug", COURSE_SLUG, "--title", "Bench course",
+          "--price", "4999", "--currency", "usd", "--lectures", "12")  # fmt: skip
+    token = flask(env, "dev", "token", LEARNER, "--email", f"{LEARNER}@bench.test").strip().splitlines()[-1]
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {BASELINE_TABLE} (id varchar(255) PRIMARY KEY, type varchar(100) NOT NULL, "
+                "payload json NOT NULL, received_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+    engine.dispose()
+    return token
+
+
 def base_env(database_url: str, workdir: Path, workers: int) -> dict[str, str]:
     env = {
         key: value
@@ -600,32 +619,7 @@ def main() -> int:
         if only & {"P1", "P2", "P4"}:
             database_url = create_database(args.database_url, name)
             env = base_env(database_url, workdir, args.workers)
-            flask(env, "db", "upgrade")
-            flask(
-                env,
-                "courses",
-                "create",
-                "--slug",
-                COURSE_SLUG,
-                "--title",
-                "Bench course",
-                "--price",
-                "4999",
-                "--currency",
-                "usd",
-                "--lectures",
-                "12",
-            )
-            token = flask(env, "dev", "token", LEARNER, "--email", f"{LEARNER}@bench.test").strip().splitlines()[-1]
-            engine = sa.create_engine(database_url)
-            with engine.begin() as conn:
-                conn.execute(
-                    sa.text(
-                        f"CREATE TABLE {BASELINE_TABLE} (id varchar(255) PRIMARY KEY, type varchar(100) NOT NULL, "
-                        "payload json NOT NULL, received_at timestamptz NOT NULL DEFAULT now())"
-                    )
-                )
-            engine.dispose()
+            token = prepare_database(env, database_url)
         if only & {"P1", "P2"}:
             base = start_gunicorn(
                 "baseline", ["--pythonpath", str(ROOT / "bench"), "baseline_app:app"], env, workdir, "/page"

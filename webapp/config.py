@@ -140,7 +140,7 @@ def load_config() -> dict:
         "APP_ORIGIN": origin_of(app_url),
         "SECRET_KEY": secret_key,
         "SECRET_KEY_IS_DEFAULT": secret_is_default,
-        "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(_env("DATABASE_URL") or f"sqlite:///{instance / 'checkout.db'}"),
+        "SQLALCHEMY_DATABASE_URI": _env("DATABASE_URL") or f"sqlite:///{instance / 'checkout.db'}",
         "DATABASE_IS_DEFAULT": _env("DATABASE_URL") is None,
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         # A pooled connection idle this long is pinged before use (see extensions.init_database).

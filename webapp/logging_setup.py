@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from flask import Flask, g, request
 
+from webapp.metrics import observe_request
+
 # Never let these reach a log line, whatever a caller passes in `extra`.
 _REDACTED_KEYS = {"authorization", "cookie", "card_number", "token", "password", "secret"}
 
@@ -63,17 +65,13 @@ def init_app(app: Flask) -> None:
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        from webapp.metrics import observe_request
-
         observe_request(
             request.method,
             request.url_rule.rule if request.url_rule else None,
             response.status_code,
             duration_ms / 1000 if duration_ms is not None else None,
         )
-        # The snapshot, not the ORM row: after a commit the row is expired and reading its
-        # id would cost a SELECT on every such request.
-        user = g.get("current_user")
+        user = g.get("user")  # the claims snapshot (auth.CurrentUser), never an ORM row
         request_log.info(
             "request",
             extra={

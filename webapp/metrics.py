@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, Response, abort, current_app
+from flask import Flask, Response, abort, current_app, has_app_context
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -24,7 +24,14 @@ CHECKOUTS_COMPLETED = Counter("checkouts_completed_total", "Checkouts completed 
 WEBHOOK_EVENTS = Counter("webhook_events_total", "Stripe webhook events", ["type", "result"])
 
 
+def _enabled() -> bool:
+    """Nothing is counted while /metrics is off: nobody could read it, and it is per-request work."""
+    return has_app_context() and bool(current_app.config.get("METRICS_ENABLED"))
+
+
 def observe_request(method: str, route: str | None, status: int, seconds: float | None) -> None:
+    if not _enabled():
+        return
     route = route or "unmatched"
     REQUESTS.labels(method, route, str(status)).inc()
     if seconds is not None:
@@ -32,6 +39,8 @@ def observe_request(method: str, route: str | None, status: int, seconds: float 
 
 
 def observe_audit(action: str) -> None:
+    if not _enabled():
+        return
     PAYMENT_TRANSITIONS.labels(action).inc()
     if action == "payment_session.created":
         CHECKOUTS_CREATED.inc()
@@ -40,6 +49,8 @@ def observe_audit(action: str) -> None:
 
 
 def observe_webhook(event_type: str | None, result: str) -> None:
+    if not _enabled():
+        return
     WEBHOOK_EVENTS.labels(event_type or "unknown", result).inc()
 
 

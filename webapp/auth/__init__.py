@@ -38,7 +38,6 @@ def is_api_request() -> bool:
 def load_identity() -> None:
     """Sets g.user (None when signed out), g.claims, g.is_admin and g.auth_reason."""
     g.user = None
-    g.current_user = None
     g.claims = None
     g.is_admin = False
     g.auth_reason = None
@@ -70,7 +69,7 @@ def load_identity() -> None:
     claims = result.claims
     g.claims = claims
     email, name = users.ensure_user(claims.user_id, email=claims.email, name=claims.name)
-    g.user = g.current_user = CurrentUser(claims.user_id, email, name)
+    g.user = CurrentUser(claims.user_id, email, name)
     g.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
 
 
@@ -138,7 +137,7 @@ def _unauthenticated():
 
 def rate_limit_key() -> str:
     """Rate limits count per signed-in learner, else per client address."""
-    user = g.get("current_user")
+    user = g.get("user")
     return f"user:{user.id}" if user is not None else f"ip:{request.remote_addr}"
 
 
@@ -173,4 +172,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _identity():
-        return {"current_user": g.get("current_user"), "is_admin": g.get("is_admin", False)}
+        return {"current_user": g.get("user"), "is_admin": g.get("is_admin", False)}
