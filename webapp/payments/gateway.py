@@ -366,10 +366,6 @@ class Gateway:
         self.mode = mode
 
     @property
-    def is_sandbox(self) -> bool:
-        return self.mode.startswith("sandbox")
-
-    @property
     def stripe_client(self) -> stripe.StripeClient:
         """The configured SDK client — for tests that exercise the SDK directly."""
         return self._client

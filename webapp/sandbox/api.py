@@ -73,9 +73,31 @@ def _render(ctx: o.Ctx, obj: dict[str, Any], params: dict[str, Any]) -> dict[str
 def handle_api(
     sandbox: Sandbox, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
 ) -> ApiResponse:
-    """Answers one API request as Stripe would (see module docstring)."""
+    """Answers one API request as Stripe would (see module docstring).
+
+    The whole request is one serialised sandbox transaction: the fault counter, the
+    idempotency check and the handler's changes share one lock and one commit.
+    """
     method = method.upper()
-    fault = sandbox.take_fault()
+    request_id = o.new_id("req_", 14)
+    idem_key = _header(headers, "Idempotency-Key") if method == "POST" else None
+    base = {"Request-Id": request_id, "Stripe-Version": o.API_VERSION}
+    if idem_key:
+        base["Idempotency-Key"] = idem_key
+    try:
+        with sandbox.operation(request_id=request_id, idempotency_key=idem_key) as ctx:
+            return _answer(ctx, method, path, query, headers, body, base)
+    except o.StripeAPIError as exc:
+        body_ = exc.body()
+        body_["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
+        return _json(exc.status, body_, base)
+
+
+def _answer(
+    ctx: o.Ctx, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, base: dict[str, str]
+) -> ApiResponse:
+    """`handle_api` inside its transaction; a StripeAPIError raised here rolls it back."""
+    fault = ctx.tx.take_fault()
     if fault == "network":
         return ApiResponse(0, b"", network_fault=True)
     if fault == "500":
@@ -138,42 +160,31 @@ def handle_api(
             400, {"error": {"type": "invalid_request_error", "message": str(exc), "param": getattr(exc, "param", None)}}
         )
 
-    request_id = o.new_id("req_", 14)
-    idem_key = _header(headers, "Idempotency-Key") if method == "POST" else None
-    base = {"Request-Id": request_id, "Stripe-Version": o.API_VERSION}
-    if idem_key:
-        base["Idempotency-Key"] = idem_key
+    idem_key = ctx.idempotency_key
     # Stripe scopes keys per account; hashing the API key in keeps two test keys apart.
     scoped_key = hashlib.sha256(f"{api_key}\0{idem_key}".encode()).hexdigest() if idem_key else None
     fingerprint = hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
-
-    try:
-        with sandbox.operation(request_id=request_id, idempotency_key=idem_key) as ctx:
-            if scoped_key:
-                stored = ctx.tx.get_idempotent(scoped_key)
-                if stored is not None:
-                    if stored.fingerprint != fingerprint:
-                        raise o.StripeAPIError(
-                            400,
-                            "Keys for idempotent requests can only be used with the same parameters they "
-                            f"were first used with. Try using a key other than '{idem_key}' if you meant to "
-                            "execute a different request.",
-                            type_="idempotency_error",
-                        )
-                    return ApiResponse(
-                        stored.status,
-                        stored.body.encode(),
-                        {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base},
-                    )
-            result = handler(ctx, params, match, path)
-            response = _json(200, result, base)
-            if scoped_key:
-                ctx.tx.save_idempotent(scoped_key, fingerprint, 200, response.body.decode())
-            return response
-    except o.StripeAPIError as exc:
-        body_ = exc.body()
-        body_["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
-        return _json(exc.status, body_, base)
+    if scoped_key:
+        stored = ctx.tx.get_idempotent(scoped_key)
+        if stored is not None:
+            if stored.fingerprint != fingerprint:
+                raise o.StripeAPIError(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters they "
+                    f"were first used with. Try using a key other than '{idem_key}' if you meant to "
+                    "execute a different request.",
+                    type_="idempotency_error",
+                )
+            return ApiResponse(
+                stored.status,
+                stored.body.encode(),
+                {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base},
+            )
+    result = handler(ctx, params, match, path)
+    response = _json(200, result, base)
+    if scoped_key:
+        ctx.tx.save_idempotent(scoped_key, fingerprint, 200, response.body.decode())
+    return response
 
 
 def _api_key(authorization: str) -> str:

@@ -48,13 +48,14 @@ class SandboxSettings:
             webhooks_enabled=bool(config.get("STRIPE_SANDBOX_WEBHOOKS", True)),
             webhook_url=config.get("STRIPE_SANDBOX_WEBHOOK_URL") or f"{app_url}/webhooks/stripe",
             webhook_secret=(config.get("STRIPE_WEBHOOK_SECRETS") or ["whsec_dev_sandbox"])[0],
-            app_origin=_origin(app_url),
+            app_origin=url_origin(app_url),
             retry_delays=tuple(float(d) for d in delays),
             timeout=float(config.get("STRIPE_SANDBOX_WEBHOOK_TIMEOUT", 10.0)),
         )
 
 
-def _origin(url: str) -> str:
+def url_origin(url: str) -> str:
+    """scheme://host[:port], lower-cased: what decides in-process webhook dispatch."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
@@ -115,10 +116,6 @@ class Sandbox:
     def pending_faults(self) -> tuple[str, int] | None:
         with self.store.transaction() as tx:
             return tx.pending_faults()
-
-    def take_fault(self) -> str | None:
-        with self.store.transaction() as tx:
-            return tx.take_fault()
 
     # -- events ----------------------------------------------------------------------------
     def get_event(self, event_id: str) -> dict[str, Any] | None:

@@ -17,16 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 from werkzeug.test import Client
 
+from webapp.sandbox.core import SIGNATURE_USER_AGENT, Sandbox, sign_payload, url_origin
 from webapp.sandbox.store import Delivery
-
-if TYPE_CHECKING:
-    from webapp.sandbox.core import Sandbox
 
 
 class Deliverer:
@@ -93,11 +90,9 @@ class Deliverer:
         if payload is None:
             error = f"no such event {event_id}"
         else:
-            from webapp.sandbox.core import sign_payload
-
             headers = {
                 "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                "User-Agent": SIGNATURE_USER_AGENT,
                 "Stripe-Signature": sign_payload(payload, settings.webhook_secret),
             }
             try:
@@ -122,7 +117,7 @@ class Deliverer:
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         app = self.sandbox.dispatch_app
         parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        origin = url_origin(url)
         if app is not None and origin == self.sandbox.settings.app_origin:
             client = Client(app)
             path = parts.path or "/"

@@ -272,9 +272,7 @@ def update_customer(ctx: Ctx, customer_id: str, params: dict[str, Any]) -> dict[
         param = "invoice_settings[default_payment_method]"
         pm_id = as_str(settings["default_payment_method"], param)
         if pm_id is not None:
-            pm = ctx.tx.get(pm_id)
-            if pm is None or pm.get("object") != "payment_method":
-                raise missing("PaymentMethod", pm_id, param)
+            pm = ctx.load(pm_id, "payment_method", "PaymentMethod", param=param)
             if pm.get("customer") != customer["id"]:
                 raise invalid(
                     f"The customer does not have a payment method with the ID {pm_id}. The payment "
@@ -599,9 +597,13 @@ def _fill_setup_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any
 def load_session(ctx: Ctx, cs_id: str) -> dict[str, Any]:
     """The session, expired first if its `expires_at` has passed (Stripe expires lazily too)."""
     session = ctx.load(cs_id, "checkout.session", "checkout.session")
+    _expire_if_due(ctx, session)
+    return session
+
+
+def _expire_if_due(ctx: Ctx, session: dict[str, Any]) -> None:
     if session["status"] == "open" and session["expires_at"] <= ctx.now:
         _expire(ctx, session)
-    return session
 
 
 def _expire(ctx: Ctx, session: dict[str, Any]) -> None:
@@ -640,8 +642,7 @@ def list_sessions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
     status = as_str(params.get("status"), "status")
     sessions = []
     for row in rows:
-        if row["status"] == "open" and row["expires_at"] <= ctx.now:
-            _expire(ctx, row)
+        _expire_if_due(ctx, row)
         if status is None or row["status"] == status:
             sessions.append(row)
     return list_object(url, sessions, has_more)

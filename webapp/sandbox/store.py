@@ -225,11 +225,12 @@ class Tx:
 
     def take_fault(self) -> str | None:
         """Consumes one pending fault, if any, and returns its kind."""
-        row = self.conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
-        if row is None or row.remaining <= 0:
+        pending = self.pending_faults()
+        if pending is None:
             return None
-        self.conn.execute(faults.update().where(faults.c.id == 1).values(remaining=row.remaining - 1))
-        return row.kind
+        kind, remaining = pending
+        self.conn.execute(faults.update().where(faults.c.id == 1).values(remaining=remaining - 1))
+        return kind
 
     def pending_faults(self) -> tuple[str, int] | None:
         row = self.conn.execute(sa.select(faults).where(faults.c.id == 1)).first()
@@ -261,9 +262,8 @@ class Store:
             if self._schema_ready:
                 return
             with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    # Two processes creating the tables at once would collide on pg_type.
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                # Two processes creating the tables at once would collide on pg_type.
+                _lock_postgresql(conn)
                 metadata.create_all(conn, checkfirst=True)
             self._schema_ready = True
 
@@ -276,12 +276,18 @@ class Store:
                 yield Tx(conn)
             return
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            _lock_postgresql(conn)
             yield Tx(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _lock_postgresql(conn: Connection) -> None:
+    """On PostgreSQL, serialises this transaction with every other sandbox transaction
+    (SQLite needs nothing: its `BEGIN IMMEDIATE` already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
 def _make_engine(url: str) -> Engine:
