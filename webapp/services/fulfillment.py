@@ -22,6 +22,7 @@ from webapp.models.base import new_id, utcnow
 from webapp.models.enums import EnrollmentSource, EnrollmentStatus, PaymentSessionStatus, PaymentStatus
 from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
+from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
 from webapp.services.pricing import PriceBreakdown
 
@@ -60,7 +61,8 @@ def find_payment_session(remote: CheckoutSession) -> PaymentSession | None:
     return find_payment_session_by(remote.id, metadata=remote.metadata, client_reference_id=remote.client_reference_id)
 
 
-def _lock(session_id: str) -> PaymentSession:
+def lock_payment_session(session_id: str) -> PaymentSession | None:
+    """Our payment-session row, locked FOR UPDATE and re-read (never a stale identity-map copy)."""
     return db.session.scalar(
         sa.select(PaymentSession)
         .where(PaymentSession.id == session_id)
@@ -79,8 +81,11 @@ def _grant(
     amount_paid: int,
     discount: int,
     coupon_id: str | None,
-) -> Enrollment:
-    """Creates the enrollment, or re-opens a cancelled/refunded one for a new payment."""
+) -> tuple[Enrollment, bool]:
+    """Creates the enrollment, or re-opens a cancelled/refunded one for a new payment.
+
+    Returns it with whether the learner already had access (that enrollment, left as it is).
+    """
     enrollment = db.session.scalar(
         sa.select(Enrollment).where(Enrollment.user_id == user_id, Enrollment.course_id == course.id).with_for_update()
     )
@@ -88,8 +93,8 @@ def _grant(
     if enrollment is None:
         enrollment = Enrollment(id=new_id(), user_id=user_id, course_id=course.id, enrolled_at=now)
         db.session.add(enrollment)
-    elif enrollment.status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED):
-        return enrollment
+    elif enrollment.status in ACCESS_STATUSES:
+        return enrollment, True
     enrollment.status = EnrollmentStatus.ACTIVE
     enrollment.payment_status = payment_status
     enrollment.source = source
@@ -103,7 +108,7 @@ def _grant(
     enrollment.progress = enrollment.progress or 0
     enrollment.completed_lectures = enrollment.completed_lectures or 0
     db.session.flush()
-    return enrollment
+    return enrollment, False
 
 
 def _consume_coupon(coupon_id: str | None) -> None:
@@ -122,14 +127,7 @@ def _complete(
 ) -> Enrollment:
     """Marks the locked PENDING/PROCESSING session COMPLETED and grants access (same transaction)."""
     course = db.session.get(Course, session.course_id)
-    existing = db.session.scalar(
-        sa.select(Enrollment).where(
-            Enrollment.user_id == session.user_id,
-            Enrollment.course_id == session.course_id,
-            Enrollment.status.in_((EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED)),
-        )
-    )
-    enrollment = _grant(
+    enrollment, had_access = _grant(
         user_id=session.user_id,
         course=course,
         payment_session=session,
@@ -157,7 +155,7 @@ def _complete(
         currency=session.currency,
         coupon_code=session.coupon_code,
     )
-    if existing is not None and existing.payment_session_id != session.id:
+    if had_access and enrollment.payment_session_id != session.id:
         # A second payment for a course the learner already had: never silently kept.
         audit.record(
             "payment_session.duplicate_payment",
@@ -165,7 +163,7 @@ def _complete(
             entity_id=session.id,
             actor=actor,
             payment_session_id=session.id,
-            enrollment_id=existing.id,
+            enrollment_id=enrollment.id,
             stripe_event_id=event_id,
             note="learner already enrolled; refund this payment",
         )
@@ -215,7 +213,7 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
     if found is None:
         db.session.rollback()
         return Fulfillment(None, None, "UNKNOWN", detail="not our session")
-    session = _lock(found.id)
+    session = lock_payment_session(found.id)
     card = (remote.card_brand, remote.card_last4)
     if session.stripe_session_id is None:
         session.stripe_session_id = remote.id

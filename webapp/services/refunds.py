@@ -316,16 +316,17 @@ def _notify_succeeded(payment_session_id: str) -> None:
         queue_refund_notice(refund)
 
 
-def sync_refunds_for_payment_intent(payment_intent_id: str, *, event_id: str | None) -> None:
+def sync_refunds_for_payment_intent(payment_intent_id: str | None, *, event_id: str | None) -> str | None:
     """Mirrors Stripe's refunds of a payment intent into `refunds` and recomputes statuses.
 
     Called by the webhook for `charge.refunded`, `refund.created` and `refund.updated`; the
     event is only a trigger, the refunds are re-read from Stripe. Refunds made directly at
-    Stripe get a row of their own. Unknown payment intents are ignored. Raises GatewayError
-    when Stripe cannot be read (the webhook answers 5xx and Stripe retries).
+    Stripe get a row of their own. Returns our payment session's id; unknown payment intents
+    are ignored (None, nothing read or written). Raises GatewayError when Stripe cannot be
+    read (the webhook answers 5xx and Stripe retries).
     """
     if not payment_intent_id:
-        return
+        return None
     session = db.session.scalar(
         sa.select(PaymentSession)
         .where(PaymentSession.payment_intent_id == payment_intent_id)
@@ -333,12 +334,13 @@ def sync_refunds_for_payment_intent(payment_intent_id: str, *, event_id: str | N
         .limit(1)
     )
     if session is None:
-        return
+        return None
+    session_id = session.id  # read once: each attempt commits or rolls back, expiring `session`
     remote = get_gateway().list_refunds(payment_intent_id)
     for attempt in range(2):
         try:
-            _sync_once(session.id, remote, event_id=event_id)
-            return
+            _sync_once(session_id, remote, event_id=event_id)
+            return session_id
         except IntegrityError:
             # Another process inserted the same Stripe refund between our read and write.
             db.session.rollback()

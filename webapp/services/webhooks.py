@@ -35,7 +35,13 @@ from webapp.models.base import utcnow
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus, StripeEventStatus
 from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
-from webapp.services.fulfillment import find_payment_session_by, fulfill_checkout, mark_expired, mark_failed
+from webapp.services.fulfillment import (
+    find_payment_session_by,
+    fulfill_checkout,
+    lock_payment_session,
+    mark_expired,
+    mark_failed,
+)
 from webapp.services.refunds import refunded_amounts, sync_refunds_for_payment_intent
 
 log = logging.getLogger("webapp")
@@ -399,12 +405,7 @@ def _on_session_closed(obj: dict[str, Any], event_id: str, *, failed: bool) -> s
     )
     if found is None:
         raise _Ignored("not one of our checkout sessions")
-    session = db.session.scalar(
-        sa.select(PaymentSession)
-        .where(PaymentSession.id == found.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    session = lock_payment_session(found.id)
     if session.stripe_session_id is None:
         session.stripe_session_id = stripe_session_id
     if failed:
@@ -439,12 +440,10 @@ def _on_payment_intent(obj: dict[str, Any], event_id: str, event_type: str) -> s
 
 
 def _on_refund(obj: dict[str, Any], event_id: str) -> str | None:
-    payment_intent_id = _payment_intent_id(obj)
-    session = _session_for_payment_intent(payment_intent_id)
-    if session is None:
+    session_id = sync_refunds_for_payment_intent(_payment_intent_id(obj), event_id=event_id)
+    if session_id is None:
         raise _Ignored("refund of a payment that is not ours")
-    sync_refunds_for_payment_intent(payment_intent_id, event_id=event_id)
-    return session.id
+    return session_id
 
 
 def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | None:
@@ -533,22 +532,12 @@ def reconcile(*, since_hours: float | None = None) -> list[str]:
             db.session.commit()
             if remote.status == "complete":
                 result = fulfill_checkout(stripe_session_id, actor="system", remote=remote)
+                # A failed async payment (payment intent back to `requires_payment_method` or
+                # `canceled`) is marked FAILED by fulfill_checkout itself.
                 if result.state != before:
                     lines.append(f"{session_id} {stripe_session_id}: {before} -> {result.state}")
-                elif result.state == PaymentSessionStatus.PROCESSING and remote.payment_intent_status in (
-                    "canceled",
-                    "requires_payment_method",
-                ):
-                    session = db.session.scalar(
-                        sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
-                    )
-                    if mark_failed(session, actor="system", event_id=None, reason="async_payment_failed"):
-                        lines.append(f"{session_id} {stripe_session_id}: PROCESSING -> FAILED")
-                    db.session.commit()
             elif remote.status == "expired":
-                session = db.session.scalar(
-                    sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update()
-                )
+                session = lock_payment_session(session_id)
                 if mark_expired(session, actor="system", event_id=None):
                     lines.append(f"{session_id} {stripe_session_id}: PENDING -> EXPIRED")
                 db.session.commit()
