@@ -45,6 +45,17 @@ def _unchanged(user_id: str, email: str | None, name: str | None) -> tuple[str |
     return seen
 
 
+def _attached(user_id: str, seen: tuple[str | None, str | None] | None) -> User:
+    """The session's copy of a user, else one attached by primary key from what was `seen` (no SELECT)."""
+    known = db.session.identity_map.get(identity_key(User, user_id))
+    if known is not None:
+        return known
+    user = User(id=user_id, email=seen[0], name=seen[1])
+    make_transient_to_detached(user)
+    db.session.add(user)
+    return user
+
+
 def ensure_user(user_id: str, *, email: str | None, name: str | None) -> tuple[str | None, str | None]:
     """Makes sure the row for a verified `sub` exists and is current; returns (email, name).
 
@@ -62,18 +73,12 @@ def ensure_user(user_id: str, *, email: str | None, name: str | None) -> tuple[s
 def user_row(user_id: str) -> User:
     """The ORM row of a user `ensure_user` has seen, attached without a SELECT when possible."""
     seen = _seen().get(user_id)
-    known = db.session.identity_map.get(identity_key(User, user_id))
-    if known is not None:
-        return known
-    if seen is None:
+    if seen is None and db.session.identity_map.get(identity_key(User, user_id)) is None:
         user = db.session.get(User, user_id)
         if user is None:
             raise LookupError(f"unknown user {user_id}")
         return user
-    user = User(id=user_id, email=seen[0], name=seen[1])
-    make_transient_to_detached(user)
-    db.session.add(user)
-    return user
+    return _attached(user_id, seen)
 
 
 def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
@@ -87,13 +92,7 @@ def upsert_user(user_id: str, *, email: str | None, name: str | None) -> User:
     """
     seen = _unchanged(user_id, email, name)
     if seen is not None:
-        known = db.session.identity_map.get(identity_key(User, user_id))
-        if known is not None:
-            return known
-        user = User(id=user_id, email=seen[0], name=seen[1])
-        make_transient_to_detached(user)
-        db.session.add(user)
-        return user
+        return _attached(user_id, seen)
     user = db.session.get(User, user_id)
     if user is None:
         try:
