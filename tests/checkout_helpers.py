@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from datetime import datetime
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +15,9 @@ CARD_DECLINED = "4000 0000 0000 0002"
 
 # Tests never wait for the SDK's back-off between retries.
 FAST_STRIPE = {"STRIPE_NETWORK_RETRY_DELAY": 0, "STRIPE_MAX_NETWORK_RETRIES": 2}
+
+# The webhook secret `harness.make_app` configures (STRIPE_WEBHOOK_SECRETS).
+WEBHOOK_SECRET = "whsec_test_secret"
 
 
 def make_course(app, slug: str = "python-payments", *, price: int = 4999, currency: str = "usd", **kw: Any) -> str:
@@ -139,10 +144,6 @@ def main_attrs(html: str) -> dict[str, str]:
     return dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', match.group(1)))
 
 
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def session_token(app, user_id: str) -> str:
     """A real dev session token (what `auth.sign_in` sets), usable from any thread or client."""
     from webapp.auth.tokens import issue_dev_token
@@ -160,3 +161,15 @@ def make_paid_and_free(app, slug: str = "python-payments") -> dict[str, str]:
         "paid": make_course(app, slug, price=4999, currency="usd", title="Python for Payments", total_lectures=12),
         "free": make_course(app, "free-course", price=0, currency="usd", title="Free Course", total_lectures=4),
     }
+
+
+def stripe_signature(body: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A `Stripe-Signature` header value for `body`, computed here (not by the code under test)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    sig = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={t},v1={sig}"
+
+
+def signed_headers(body: str, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    """Headers of a webhook delivery of `body` signed with `secret`, signed now."""
+    return {"Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -9,6 +10,15 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 
 _migrated: set[str] = set()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def _database_url(request, backend: str) -> str:
@@ -85,9 +95,6 @@ class Auth:
         token = token_for(self.app, user_id, admin=admin, email=email)
         self.client.set_cookie("__session", token, domain="localhost")
         return token
-
-    def sign_out(self) -> None:
-        self.client.delete_cookie("__session", domain="localhost")
 
     def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {token_for(self.app, user_id, admin=admin)}"}

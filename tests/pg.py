@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,20 +15,13 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
+from harness import free_port
 
 from webapp.config import sqlalchemy_url
 
 
 class PostgresUnavailable(Exception):
     pass
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class ThrowawayCluster:
@@ -42,7 +34,7 @@ class ThrowawayCluster:
             raise PostgresUnavailable("no PostgreSQL binaries (initdb) found and TEST_DATABASE_URL is unset")
         self.bindir = os.path.dirname(initdb)
         self.dir = tempfile.mkdtemp(prefix="pgtest-")
-        self.port = _free_port()
+        self.port = free_port()
         self.prefix: list[str] = []
         if os.geteuid() == 0:
             self.prefix = ["runuser", "-u", "postgres", "--"]

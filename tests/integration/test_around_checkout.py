@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import hmac
 import json
 import time
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from checkout_helpers import signed_headers
 from harness import Auth, make_app
 from local_servers import HttpSink, SmtpSink
 
@@ -64,12 +63,6 @@ class TestCors:
         assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def _sign(body: str) -> dict:
-    t = int(time.time())
-    sig = hmac.new(b"whsec_test_secret", f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}
-
-
 class TestConfirmationEmail:
     def _buy(self, app, client, user="mail_learner"):
         Auth(app, client).sign_in(user, email=f"{user}@example.test")
@@ -97,9 +90,9 @@ class TestConfirmationEmail:
             }
         )
         body2 = body.replace("evt_mail_1", "evt_mail_2")
-        assert client.post("/webhooks/stripe", data=body, headers=_sign(body)).status_code == 200
+        assert client.post("/webhooks/stripe", data=body, headers=signed_headers(body)).status_code == 200
         assert client.get(f"/payment/success?session_id={cs_id}").status_code == 200
-        assert client.post("/webhooks/stripe", data=body2, headers=_sign(body2)).status_code == 200
+        assert client.post("/webhooks/stripe", data=body2, headers=signed_headers(body2)).status_code == 200
         runner.invoke(args=["payments", "reconcile"])
         with app.app_context():
             emails = db.session.scalars(sa.select(OutboxEmail)).all()

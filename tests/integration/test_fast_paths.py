@@ -9,11 +9,10 @@ than one commit, a pooled connection that died while idle.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import FAST_STRIPE, make_course, make_user
+from checkout_helpers import FAST_STRIPE, make_course, make_user, signed_headers
 
 from webapp.extensions import db
 
@@ -138,15 +137,6 @@ class TestAutocommitRead:
         assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
 
 
-def _signed(body: str) -> dict:
-    import hashlib
-    import hmac
-
-    t = int(time.time())
-    sig = hmac.new(b"whsec_test_secret", f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}
-
-
 def _event(event_id: str, event_type: str, obj: dict) -> str:
     return json.dumps(
         {
@@ -167,7 +157,7 @@ class TestWebhookTransactions:
             engine = db.engine
         sa.event.listen(engine, "commit", lambda conn: commits.append("commit"))
         body = _event("evt_one_commit", "payment_intent.succeeded", {"id": "pi_not_ours", "metadata": {}})
-        response = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+        response = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert response.status_code == 200 and response.get_json()["status"] == "ignored"
         assert commits == ["commit"]
         from webapp.models import StripeEvent
@@ -175,7 +165,7 @@ class TestWebhookTransactions:
         with app.app_context():
             row = db.session.get(StripeEvent, "evt_one_commit")
             assert (row.status, row.locked_until, row.attempts) == ("IGNORED", None, 1)
-        again = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+        again = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert again.get_json()["status"] == "duplicate"
 
     def test_a_failed_handler_is_recorded_after_its_work_is_rolled_back(self, app, client, monkeypatch):
@@ -189,13 +179,13 @@ class TestWebhookTransactions:
 
         monkeypatch.setattr(webhooks, "_on_payment_intent", broken)
         body = _event("evt_broken", "payment_intent.succeeded", {"id": "pi_x", "metadata": {}})
-        response = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+        response = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert response.status_code == 500
         with app.app_context():
             row = db.session.get(StripeEvent, "evt_broken")
             assert row.status == "FAILED" and "handler broke" in row.last_error and row.locked_until is None
         monkeypatch.undo()
-        retried = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+        retried = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert retried.status_code == 200 and retried.get_json()["status"] == "ignored"
 
     def test_every_handled_type_is_classified(self):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
+from checkout_helpers import signed_headers
 from tcp_proxy import TcpProxy
 
 from webapp.extensions import db
@@ -39,12 +38,6 @@ def proxied_app(request, tmp_path):
     proxy.stop()
 
 
-def _signed(body: str) -> dict:
-    t = int(time.time())
-    sig = hmac.new(b"whsec_test_secret", f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}
-
-
 def test_database_outage_gives_503_then_recovers_without_restart(proxied_app):
     from harness import Auth
 
@@ -68,12 +61,12 @@ def test_database_outage_gives_503_then_recovers_without_restart(proxied_app):
             "data": {"object": {"id": "cus_outage", "object": "customer"}},
         }
     )
-    hook = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+    hook = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
     assert hook.status_code >= 500  # Stripe retries
     proxy.start()
     assert client.get("/").status_code == 200
     assert client.get("/readyz").status_code == 200
-    again = client.post("/webhooks/stripe", data=body, headers=_signed(body))
+    again = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
     assert again.status_code == 200
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 1

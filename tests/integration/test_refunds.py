@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from checkout_helpers import rows
 
 ADMIN = "admin_1"
 
@@ -242,6 +243,7 @@ class TestSync:
 
         with app.app_context():
             sync_refunds_for_payment_intent("pi_unknown", event_id="evt_1")
+        assert rows(app, "Refund") == [] and rows(app, "AuditLog") == []
 
 
 def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):

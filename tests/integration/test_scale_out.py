@@ -6,13 +6,10 @@ times, makes one enrollment and one stored event.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,23 +19,17 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
+from checkout_helpers import signed_headers
+from harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_scale_out"
 
 
-def _port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture
 def two_processes(request, tmp_path):
     database_url = request.getfixturevalue("postgres_database").new_database(f"scale{os.getpid()}")
-    ports = [_port(), _port()]
+    ports = [free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CLERK_", "APP_", "DATABASE_"))}
     env.update(
         DATABASE_URL=database_url,
@@ -83,12 +74,6 @@ def two_processes(request, tmp_path):
     for process in processes:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(10)
-
-
-def _signed(body: str) -> dict:
-    t = int(time.time())
-    sig = hmac.new(SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={sig}"}
 
 
 def test_same_webhook_at_two_processes_at_once_enrolls_once(two_processes):
@@ -136,7 +121,9 @@ def test_same_webhook_at_two_processes_at_once_enrolls_once(two_processes):
         barrier.wait()
         t0 = time.monotonic()
         answers.append(
-            requests.post(f"{url}/webhooks/stripe", data=body, headers=_signed(body), timeout=30).status_code
+            requests.post(
+                f"{url}/webhooks/stripe", data=body, headers=signed_headers(body, SECRET), timeout=30
+            ).status_code
         )
         spans.append((t0, time.monotonic()))
 

@@ -16,13 +16,13 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from checkout_helpers import WEBHOOK_SECRET, signed_headers, stripe_signature
 
 from webapp.extensions import db
 from webapp.models import AuditLog, Coupon, Enrollment, PaymentSession, StripeEvent
 from webapp.services.coupons import create_coupon
 from webapp.services.courses import create_course
 
-SECRET = "whsec_test_secret"
 SANDBOX_KEY = {"Authorization": "Bearer sk_test_webhook_tests"}
 
 
@@ -37,12 +37,6 @@ def course(app):
         course = create_course(slug="webhook-course", title="Webhooks", price=5000, currency="usd")
         create_coupon(code="HOOK10", discount_type="percentage", value="10", max_uses=5)
         return course.id
-
-
-def sign(body: str, secret: str = SECRET, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    sig = hmac.new(secret.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
-    return f"t={t},v1={sig}"
 
 
 def event_body(event_type: str, obj: dict, *, event_id: str | None = None, livemode: bool = False) -> str:
@@ -62,7 +56,7 @@ def event_body(event_type: str, obj: dict, *, event_id: str | None = None, livem
 
 
 def deliver(client, body: str, *, signature: str | None = None, path: str = "/webhooks/stripe"):
-    headers = {"Content-Type": "application/json", "Stripe-Signature": signature or sign(body)}
+    headers = {"Content-Type": "application/json", "Stripe-Signature": signature or stripe_signature(body)}
     return client.post(path, data=body, headers=headers)
 
 
@@ -112,15 +106,15 @@ class TestSignature:
 
     def test_wrong_secret(self, app, client, course, auth):
         body = event_body("checkout.session.completed", paid_session(client, auth))
-        self._rejected(app, client, body, sign(body, "whsec_wrong"))
+        self._rejected(app, client, body, stripe_signature(body, "whsec_wrong"))
 
     def test_stale_timestamp(self, app, client, course, auth):
         body = event_body("checkout.session.completed", paid_session(client, auth))
-        self._rejected(app, client, body, sign(body, timestamp=int(time.time()) - 301))
+        self._rejected(app, client, body, stripe_signature(body, timestamp=int(time.time()) - 301))
 
     def test_one_byte_tampered(self, app, client, course, auth):
         body = event_body("checkout.session.completed", paid_session(client, auth))
-        signature = sign(body)
+        signature = stripe_signature(body)
         tampered = body.replace('"livemode": false', '"livemode": fals3', 1)
         self._rejected(app, client, tampered, signature)
 
@@ -133,13 +127,13 @@ class TestSignature:
         assert response.status_code == 400 and count(app, StripeEvent) == 0
 
     def test_rotated_secret_and_several_signatures(self, app, client, course, auth):
-        app.config["STRIPE_WEBHOOK_SECRETS"] = ["whsec_new_one", SECRET]
+        app.config["STRIPE_WEBHOOK_SECRETS"] = ["whsec_new_one", WEBHOOK_SECRET]
         from webapp.payments import gateway as gateway_module
 
         gateway_module.init_app(app)
         body = event_body("checkout.session.completed", paid_session(client, auth))
         t = int(time.time())
-        old = hmac.new(SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
+        old = hmac.new(WEBHOOK_SECRET.encode(), f"{t}.{body}".encode(), hashlib.sha256).hexdigest()
         response = deliver(client, body, signature=f"t={t},v1={'0' * 64},v1={old}")
         with app.app_context():
             assert response.status_code == 200, db.session.scalar(sa.select(StripeEvent.last_error))
@@ -147,15 +141,15 @@ class TestSignature:
 
     def test_body_over_one_megabyte_is_413(self, app, client):
         body = "x" * (1024 * 1024 + 10)
-        response = client.post(
-            "/webhooks/stripe", data=body, headers={"Content-Type": "application/json", "Stripe-Signature": sign(body)}
-        )
+        response = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert response.status_code == 413 and count(app, StripeEvent) == 0
 
     def test_alias_route_verifies_the_same_way(self, app, client, course, auth):
         body = event_body("checkout.session.completed", paid_session(client, auth))
         assert (
-            deliver(client, body, signature=sign(body, "whsec_bad"), path="/api/payments/webhooks/stripe").status_code
+            deliver(
+                client, body, signature=stripe_signature(body, "whsec_bad"), path="/api/payments/webhooks/stripe"
+            ).status_code
             == 400
         )
         assert deliver(client, body, path="/api/payments/webhooks/stripe").status_code == 200
