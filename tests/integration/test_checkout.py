@@ -556,6 +556,29 @@ class TestCancelAndExpiry:
         assert payment_sessions(app)[0].status == "COMPLETED"
         assert len(enrollments(app)) == 1
 
+    def test_cancel_rereads_the_session_under_its_lock(self, app, client, shop, learner):
+        """A copy loaded before the lock (the view's) must not decide: if another transaction
+        completed the session meanwhile, cancelling leaves it COMPLETED and Stripe untouched."""
+        import sqlalchemy as sa
+
+        from webapp.extensions import db
+        from webapp.models import PaymentSession
+        from webapp.services.checkout import cancel_checkout
+
+        started = start_checkout(client, SLUG)
+        cs_id = cs_id_of(started.headers["Location"])
+        (row,) = payment_sessions(app)
+        with app.app_context():
+            loaded = db.session.get(PaymentSession, row.id)
+            assert loaded.status == "PENDING"
+            with db.engine.begin() as other:  # another process completes it
+                other.execute(sa.update(PaymentSession).where(PaymentSession.id == row.id).values(status="COMPLETED"))
+            result = cancel_checkout(loaded, actor="learner")
+            assert result.status == "COMPLETED"
+        assert payment_sessions(app)[0].status == "COMPLETED"
+        assert stripe_session(app, cs_id).status == "open"
+        assert "payment_session.canceled" not in audit_actions(app, row.id)
+
     def test_payments_expire_command_expires_overdue_checkouts_and_releases_holds(
         self, app, client, runner, shop, learner
     ):

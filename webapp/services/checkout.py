@@ -23,7 +23,7 @@ from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.coupons import assess_coupon
 from webapp.services.errors import Conflict, NotFound, PaymentProviderUnavailable, ServiceError
-from webapp.services.fulfillment import enroll_without_payment, mark_expired
+from webapp.services.fulfillment import enroll_without_payment, lock_payment_session, mark_expired
 from webapp.services.pricing import PriceBreakdown, price_breakdown
 from webapp.services.transactions import unit_of_work
 
@@ -394,9 +394,7 @@ def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSe
     Idempotent; a session that is no longer PENDING is left as it is (a completed one
     never moves back).
     """
-    locked = db.session.scalar(
-        sa.select(PaymentSession).where(PaymentSession.id == payment_session.id).with_for_update()
-    )
+    locked = lock_payment_session(payment_session.id)  # re-read under the lock: a webhook may have completed it
     if locked.status != PaymentSessionStatus.PENDING:
         db.session.commit()
         return locked
