@@ -6,25 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from webapp.web import api, catalog, checkout, errors, health, payment
+    from webapp.web import account, admin, api, catalog, checkout, devmail, errors, health, payment, webhooks
 
     errors.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(catalog.bp)
-    app.register_blueprint(checkout.bp)
-    app.register_blueprint(payment.bp)
-    app.register_blueprint(api.bp)
-    from webapp.web import account
-
-    app.register_blueprint(account.bp)
-
-    from webapp.web import devmail, webhooks
-
-    app.register_blueprint(webhooks.bp)
-    app.register_blueprint(devmail.bp)
-    from webapp.web import admin
-
-    app.register_blueprint(admin.bp)
+    for blueprint in (health, catalog, checkout, payment, api, account, webhooks, devmail, admin):
+        app.register_blueprint(blueprint.bp)
 
     from webapp.services.money import format_money
 

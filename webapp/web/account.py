@@ -77,6 +77,11 @@ def _render_cards(*, notice: str | None = None, status: int = 200):
     return render_template("account/payment_methods.html", cards=cards, notice=notice), status
 
 
+def _cards_refused(exc: ServiceError):
+    """The cards page explaining a refusal: 503 when Stripe is unreachable, 400 otherwise."""
+    return _render_cards(notice=exc.message, status=exc.status if exc.status >= 500 else 400)
+
+
 @bp.get("/payment-methods")
 @login_required
 def payment_methods():
@@ -110,7 +115,7 @@ def add_card():
     try:
         url = saved_cards.start_card_setup(user_row())
     except ServiceError as exc:
-        return _render_cards(notice=exc.message, status=exc.status if exc.status >= 500 else 400)
+        return _cards_refused(exc)
     return redirect(url, code=303)
 
 
@@ -122,7 +127,7 @@ def make_default(card_id: str):
     except NotFound as exc:
         abort(404, exc.message)
     except ServiceError as exc:
-        return _render_cards(notice=exc.message, status=exc.status if exc.status >= 500 else 400)
+        return _cards_refused(exc)
     flash(f"{_card_label(card)} is now your default card.", "success")
     return redirect(url_for("account.payment_methods"), code=303)
 
@@ -151,6 +156,6 @@ def remove(card_id: str):
     except NotFound as exc:
         abort(404, exc.message)
     except ServiceError as exc:
-        return _render_cards(notice=exc.message, status=exc.status if exc.status >= 500 else 400)
+        return _cards_refused(exc)
     flash(f"{label} was removed.", "success")
     return redirect(url_for("account.payment_methods"), code=303)

@@ -23,9 +23,12 @@ from flask import (
 )
 
 from webapp.auth import admin_required
+from webapp.extensions import db
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus
-from webapp.services import admin_reports, coupon_admin, grants, refunds
+from webapp.services import admin_reports, audit, coupon_admin, grants, refunds
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
+from webapp.services.money import format_money
+from webapp.services.webhooks import replay_event as replay
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -40,9 +43,14 @@ def _admins_only():
     return None
 
 
-def _bars(values: list[int], *, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[dict]:
-    """Bar geometry for an inline SVG chart; negative values (net refunds) hang below the axis."""
-    top = max([v for v in values if v > 0] or [0])
+def _chart(values: list[int], *, top: int | None = None, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> dict:
+    """Bar geometry for an inline SVG chart and the y of its zero axis.
+
+    Negative values (net refunds) hang below the axis. `top` (default: the largest value)
+    sets the scale, so a second series can be drawn on the first one's.
+    """
+    if top is None:
+        top = max([v for v in values if v > 0] or [0])
     bottom = min([v for v in values if v < 0] or [0])
     span = (top - bottom) or 1
     axis = height * top / span
@@ -61,13 +69,11 @@ def _bars(values: list[int], *, width: int = CHART_WIDTH, height: int = CHART_HE
                 "negative": value < 0,
             }
         )
-    return bars
+    return {"bars": bars, "axis": round(axis, 2)}
 
 
-def _axis(values: list[int], height: int = CHART_HEIGHT) -> float:
-    top = max([v for v in values if v > 0] or [0])
-    bottom = min([v for v in values if v < 0] or [0])
-    return round(height * top / ((top - bottom) or 1), 2)
+def _not_found(message: str):
+    return render_template("errors/error.html", status=404, title="Not found", message=message), 404
 
 
 # -- dashboard -----------------------------------------------------------------------------
@@ -76,28 +82,15 @@ def _axis(values: list[int], height: int = CHART_HEIGHT) -> float:
 @bp.get("")
 def dashboard():
     figures = admin_reports.dashboard()
-    charts = {
-        cur: {"bars": _bars([d.net for d in days]), "axis": _axis([d.net for d in days])}
-        for cur, days in figures.revenue.items()
-    }
-    created = _bars([d.created for d in figures.conversion])
-    completed = _bars([d.completed for d in figures.conversion]) if any(d.created for d in figures.conversion) else []
-    if completed:
-        # Completed bars share the created bars' scale so one sits inside the other.
-        scale = max((d.created for d in figures.conversion), default=1) or 1
-        completed = [
-            {
-                **c,
-                "h": round(d.completed * CHART_HEIGHT / scale, 2),
-                "y": round(CHART_HEIGHT - d.completed * CHART_HEIGHT / scale, 2),
-            }
-            for c, d in zip(created, figures.conversion, strict=True)
-        ]
+    charts = {cur: _chart([d.net for d in days]) for cur, days in figures.revenue.items()}
+    created = [d.created for d in figures.conversion]
+    # Completed bars share the created bars' scale so one sits inside the other.
+    completed = _chart([d.completed for d in figures.conversion], top=max(created))["bars"] if any(created) else []
     return render_template(
         "admin/dashboard.html",
         figures=figures,
         charts=charts,
-        conversion_created=created,
+        conversion_created=_chart(created)["bars"],
         conversion_completed=completed,
         chart_width=CHART_WIDTH,
         chart_height=CHART_HEIGHT,
@@ -175,7 +168,7 @@ def _render_detail(
     try:
         enrollment = admin_reports.get_enrollment(enrollment_id)
     except ServiceError as exc:
-        return render_template("errors/error.html", status=404, title="Not found", message=exc.message), 404
+        return _not_found(exc.message)
     return (
         render_template(
             "admin/enrollment.html",
@@ -215,8 +208,6 @@ def refund(enrollment_id: str):
         # form's token (Stripe's idempotency key) rather than risk a second refund.
         token = request.form.get("request_token", "")[:200] if isinstance(exc, PaymentProviderUnavailable) else None
         return _render_detail(enrollment_id, error=exc.message, status=exc.status, form=form, token=token)
-    from webapp.services.money import format_money
-
     amount = format_money(result.amount, result.currency)
     if result.status == "FAILED":
         flash(
@@ -240,6 +231,19 @@ def _coupons_page(*, error: str | None = None, field: str | None = None, form=No
             error_field=field,
             form=form or {},
             editing=editing,
+        ),
+        status,
+    )
+
+
+def _coupon_edit_page(coupon, *, error: str | None = None, field: str | None = None, status: int = 200):
+    return (
+        render_template(
+            "admin/coupon_edit.html",
+            coupon=coupon,
+            courses=admin_reports.all_courses(),
+            error=error,
+            error_field=field,
         ),
         status,
     )
@@ -271,10 +275,8 @@ def edit_coupon(coupon_id: str):
     try:
         coupon = admin_reports.get_coupon(coupon_id[:64])
     except ServiceError as exc:
-        return render_template("errors/error.html", status=404, title="Not found", message=exc.message), 404
-    return render_template(
-        "admin/coupon_edit.html", coupon=coupon, courses=admin_reports.all_courses(), error=None, error_field=None
-    )
+        return _not_found(exc.message)
+    return _coupon_edit_page(coupon)
 
 
 @bp.post("/coupons/<coupon_id>")
@@ -287,17 +289,8 @@ def update_coupon(coupon_id: str):
         try:
             coupon = admin_reports.get_coupon(coupon_id)
         except ServiceError:
-            return render_template("errors/error.html", status=404, title="Not found", message=exc.message), 404
-        return (
-            render_template(
-                "admin/coupon_edit.html",
-                coupon=coupon,
-                courses=admin_reports.all_courses(),
-                error=exc.message,
-                error_field=exc.field,
-            ),
-            exc.status,
-        )
+            return _not_found(exc.message)
+        return _coupon_edit_page(coupon, error=exc.message, field=exc.field, status=exc.status)
     flash(f"Coupon {coupon.code} updated.", "success")
     return redirect(url_for("admin.coupons"), code=303)
 
@@ -366,24 +359,14 @@ def replay_event(event_id: str):
         flash(exc.message, "error")
         return redirect(url_for("admin.events"), code=303)
     try:
-        from webapp.services.webhooks import replay_event as replay
-    except ImportError:
-        flash("Replaying webhook events is not available yet in this version.", "error")
-        return redirect(url_for("admin.events"), code=303)
-    try:
         result = replay(event_id)
     except ServiceError as exc:
         flash(f"Replay of {event_id} refused: {exc.message}", "error")
         return redirect(url_for("admin.events"), code=303)
     except Exception as exc:  # noqa: BLE001 - the admin must see that the replay failed, not a 500
-        from webapp.extensions import db
-
         db.session.rollback()
         flash(f"Replay of {event_id} failed: {type(exc).__name__}. See the event's last error.", "error")
         return redirect(url_for("admin.events"), code=303)
-    from webapp.extensions import db
-    from webapp.services import audit
-
     audit.record(
         "stripe_event.replayed",
         entity_type="stripe_event",

@@ -180,6 +180,15 @@ def with_session_placeholder(url: str) -> str:
     return urlunsplit(parts._replace(query=f"{parts.query}&{addition}" if parts.query else addition))
 
 
+def _return_urls(body: CreatePaymentSession | AddPaymentMethod) -> tuple[str | None, str | None]:
+    """The body's returnUrl (with the session placeholder) and cancelUrl, both checked to be ours."""
+    success_to = (
+        with_session_placeholder(same_origin_url(body.return_url, "returnUrl")) if body.return_url is not None else None
+    )
+    cancel_to = same_origin_url(body.cancel_url, "cancelUrl") if body.cancel_url is not None else None
+    return success_to, cancel_to
+
+
 def _published_course(course_id: str) -> Course:
     course = db.session.get(Course, course_id) if enrollment_service.is_row_id(course_id) else None
     if course is None or not course.published:
@@ -213,15 +222,14 @@ def _owned_session(session_id: str) -> PaymentSession:
 def create_payment_session():
     body = parse_body(CreatePaymentSession)
     course = _published_course(body.course_id)
-    return_url = same_origin_url(body.return_url, "returnUrl") if body.return_url is not None else None
-    cancel_to = same_origin_url(body.cancel_url, "cancelUrl") if body.cancel_url is not None else None
+    success_to, cancel_to = _return_urls(body)
     try:
         started = checkout_service.create_checkout(
             user_id=g.user.id,
             course=course,
             raw_code=body.coupon_code,
             metadata=body.metadata,
-            return_url=with_session_placeholder(return_url) if return_url else None,
+            return_url=success_to,
             cancel_to=cancel_to,
         )
     except CouponRefused as exc:
@@ -229,7 +237,7 @@ def create_payment_session():
     session = started.payment_session
     redirect_url = started.redirect_url
     if started.enrolled_without_payment:
-        target = with_session_placeholder(return_url) if return_url else checkout_service.success_url()
+        target = success_to or checkout_service.success_url()
         redirect_url = target.replace(CHECKOUT_PLACEHOLDER, session.id)
     payload = {"success": True, "session": payment_session_json(session), "redirectUrl": redirect_url}
     return jsonify(payload), 200 if started.reused else 201
@@ -470,13 +478,8 @@ def add_payment_method():
             raise ValidationFailed("returnUrl and cancelUrl only apply without paymentMethodId.", field="returnUrl")
         card = saved_cards.attach_card(user_row(), body.payment_method_id)
         return jsonify(payment_method_json(card)), 201
-    return_url = same_origin_url(body.return_url, "returnUrl") if body.return_url is not None else None
-    cancel_to = same_origin_url(body.cancel_url, "cancelUrl") if body.cancel_url is not None else None
-    url = saved_cards.start_card_setup(
-        user_row(),
-        success_url=with_session_placeholder(return_url) if return_url else None,
-        cancel_url=cancel_to,
-    )
+    success_to, cancel_to = _return_urls(body)
+    url = saved_cards.start_card_setup(user_row(), success_url=success_to, cancel_url=cancel_to)
     return jsonify(redirectUrl=url)
 
 

@@ -49,9 +49,7 @@ def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
         return fulfill_checkout(payment_session.stripe_session_id, actor=g.user.id), None
     except GatewayError as exc:
         log.warning("success page could not reach stripe", extra={"fields": {"error": type(exc).__name__}})
-        return Fulfillment(payment_session, None, payment_session.status), PaymentProviderUnavailable(
-            checkout_service.UNAVAILABLE_MESSAGE
-        ).message
+        return Fulfillment(payment_session, None, payment_session.status), checkout_service.UNAVAILABLE_MESSAGE
 
 
 def _reload_for_page(payment_session_id: str) -> None:
@@ -67,48 +65,39 @@ def _reload_for_page(payment_session_id: str) -> None:
     ).all()
 
 
-@bp.get("/success")
-@login_required
-def success():
+def _status_context(attempt: int) -> dict:
+    """The caller's session confirmed with Stripe, as the status templates' context."""
     payment_session = _owned_session()
     payment_session_id = payment_session.id
     result, notice = _confirm(payment_session)
     _reload_for_page(payment_session_id)
-    return render_template(
-        "payment/success.html",
-        result=result,
-        session=payment_session,
-        notice=notice,
-        attempt=0,
-        poll_seconds=POLL_SECONDS,
-        max_polls=MAX_POLLS,
-    )
+    return {
+        "result": result,
+        "session": payment_session,
+        "notice": notice,
+        "attempt": attempt,
+        "poll_seconds": POLL_SECONDS,
+        "max_polls": MAX_POLLS,
+    }
+
+
+@bp.get("/success")
+@login_required
+def success():
+    return render_template("payment/success.html", **_status_context(0))
 
 
 @bp.get("/success/status")
 @login_required
 def success_status():
     """The self-swapping status partial polled while an async payment settles."""
-    payment_session = _owned_session()
-    payment_session_id = payment_session.id
     try:
         attempt = max(0, min(int(request.args.get("attempt", "0")), MAX_POLLS))
     except ValueError:
         attempt = MAX_POLLS
-    result, notice = _confirm(payment_session)
-    _reload_for_page(payment_session_id)
-    response = make_response(
-        render_template(
-            "payment/_status.html",
-            result=result,
-            session=payment_session,
-            notice=notice,
-            attempt=attempt,
-            poll_seconds=POLL_SECONDS,
-            max_polls=MAX_POLLS,
-        )
-    )
-    if result.state == PaymentSessionStatus.COMPLETED:
+    context = _status_context(attempt)
+    response = make_response(render_template("payment/_status.html", **context))
+    if context["result"].state == PaymentSessionStatus.COMPLETED:
         response.headers["HX-Refresh"] = "true"  # re-render the page with its enrollment markers
     return response
 

@@ -9,17 +9,12 @@ from flask import Blueprint, current_app, jsonify, request
 from webapp.extensions import csrf, limiter
 from webapp.payments.gateway import WebhookSignatureError, get_gateway
 from webapp.services import webhooks as webhook_service
+from webapp.web.errors import error_response
 
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)
 limiter.exempt(bp)
 log = logging.getLogger("webapp")
-
-
-def _error(status: int, code: str, message: str):
-    response = jsonify(error={"code": code, "message": message, "details": []})
-    response.status_code = status
-    return response
 
 
 @bp.post("/webhooks/stripe")
@@ -28,18 +23,22 @@ def stripe_webhook():
     """Verifies the raw body, stores the event once, processes it; 5xx makes Stripe retry."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if request.content_length is not None and request.content_length > limit:
-        return _error(413, "payload_too_large", "Webhook bodies are limited to 1 MB.")
+        return error_response(413, "Webhook bodies are limited to 1 MB.", code="payload_too_large")
     payload = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH when unsized
     try:
         event = get_gateway().verify_webhook(payload, request.headers.get("Stripe-Signature"))
     except WebhookSignatureError as exc:
         log.warning("webhook signature rejected", extra={"fields": {"reason": str(exc)[:200]}})
-        return _error(400, "invalid_signature", "The Stripe-Signature header is missing, invalid or stale.")
+        return error_response(
+            400, "The Stripe-Signature header is missing, invalid or stale.", code="invalid_signature"
+        )
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-        return _error(400, "invalid_event", "The body is not a Stripe event.")
+        return error_response(400, "The body is not a Stripe event.", code="invalid_event")
     receipt = webhook_service.receive_event(event)
     if receipt.status == "in_progress":
-        return _error(409, "in_progress", "This event is being processed by another delivery; retry later.")
+        return error_response(
+            409, "This event is being processed by another delivery; retry later.", code="in_progress"
+        )
     if not receipt.ok:
-        return _error(500, "processing_failed", "The event could not be processed; Stripe will retry.")
+        return error_response(500, "The event could not be processed; Stripe will retry.", code="processing_failed")
     return jsonify(received=True, status=receipt.status)
