@@ -177,7 +177,7 @@ def replay_command(event_id):
     """Reprocess a stored Stripe event by id."""
     from webapp.services.webhooks import replay_event
 
-    click.echo(replay_event(event_id))
+    click.echo(replay_event(event_id, actor="cli"))
 
 
 mail_cli = AppGroup("mail", help="Learner emails.")

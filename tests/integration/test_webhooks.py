@@ -396,6 +396,26 @@ class TestFailuresAndRetries:
         assert result.exit_code == 0 and "processed" in result.output
         assert count(app, Enrollment) == 1
 
+    def test_replay_never_runs_beside_a_delivery_that_holds_the_event(self, app, client, auth, course, runner):
+        from datetime import timedelta
+
+        from webapp.models import AuditLog
+        from webapp.models.base import utcnow
+
+        session = paid_session(client, auth)
+        body = json.loads(event_body("checkout.session.completed", session))
+        deliver(client, json.dumps(body))
+        held_until = utcnow() + timedelta(minutes=5)
+        with app.app_context():  # another worker is processing it right now
+            db.session.execute(sa.update(StripeEvent).values(status="PROCESSING", locked_until=held_until))
+            db.session.commit()
+        result = runner.invoke(args=["payments", "replay", body["id"]])
+        assert result.exit_code == 0 and "being processed right now" in result.output
+        with app.app_context():
+            row = db.session.get(StripeEvent, body["id"])
+            assert row.status == "PROCESSING" and row.attempts == 1
+        assert count(app, AuditLog, AuditLog.action == "stripe_event.replayed") == 0
+
 
 class TestReconcile:
     def test_reconcile_enrolls_a_paid_session_no_event_reached(self, app, client, auth, course, runner):

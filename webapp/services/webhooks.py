@@ -135,16 +135,21 @@ _RECORD = sa.text(
     sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
     sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
 )
-_CLAIM = (
-    sa.update(_EVENTS)
-    .where(
-        _EVENTS.c.id == sa.bindparam("event_id"),
-        sa.or_(
-            _EVENTS.c.status.in_((StripeEventStatus.RECEIVED, StripeEventStatus.FAILED)),
-            sa.and_(_EVENTS.c.status == "PROCESSING", _EVENTS.c.locked_until < sa.bindparam("now")),
-        ),
+_LAPSED = sa.and_(_EVENTS.c.status == "PROCESSING", _EVENTS.c.locked_until < sa.bindparam("now"))
+
+
+def _claim_statement(*claimable_statuses: str):
+    return (
+        sa.update(_EVENTS)
+        .where(_EVENTS.c.id == sa.bindparam("event_id"), sa.or_(_EVENTS.c.status.in_(claimable_statuses), _LAPSED))
+        .values(status="PROCESSING", attempts=_EVENTS.c.attempts + 1, locked_until=sa.bindparam("claim"))
     )
-    .values(status="PROCESSING", attempts=_EVENTS.c.attempts + 1, locked_until=sa.bindparam("claim"))
+
+
+_CLAIM = _claim_statement(StripeEventStatus.RECEIVED, StripeEventStatus.FAILED)
+# A replay may also take an event that is done; never one a live delivery holds.
+_CLAIM_FOR_REPLAY = _claim_statement(
+    StripeEventStatus.RECEIVED, StripeEventStatus.FAILED, StripeEventStatus.PROCESSED, StripeEventStatus.IGNORED
 )
 _FINISH = (
     sa.update(_EVENTS)
@@ -189,11 +194,13 @@ def _store_claimed(event: dict[str, Any]):
     return claim if inserted else None
 
 
-def _claim(event_id: str):
-    """Claims a known event if nobody is processing it (RECEIVED, FAILED, or a lapsed claim)."""
+def _claim(event_id: str, *, replay: bool = False):
+    """Claims a known event if nobody is processing it (RECEIVED, FAILED, or a lapsed claim;
+    for a replay, also PROCESSED or IGNORED)."""
     now = utcnow()
     claim = now + CLAIM_TTL
-    claimed = db.session.execute(_CLAIM, {"event_id": event_id, "now": now, "claim": claim}).rowcount
+    statement = _CLAIM_FOR_REPLAY if replay else _CLAIM
+    claimed = db.session.execute(statement, {"event_id": event_id, "now": now, "claim": claim}).rowcount
     db.session.commit()
     return claim if claimed else None
 
@@ -490,20 +497,32 @@ def _on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | No
     return session.id  # committed with the event's outcome
 
 
-def replay_event(event_id: str) -> str:
-    """Reprocesses a stored event (admin button, `flask payments replay`); returns the outcome."""
+def replay_event(event_id: str, *, actor: str) -> str:
+    """Reprocesses a stored event (admin button, `flask payments replay`); returns the outcome.
+
+    The replay claims the event like a delivery does (a done event included), so it never
+    runs beside a delivery that holds it; the replay is audit-logged under `actor`.
+    """
     row = db.session.get(StripeEvent, event_id)
     if row is None:
         return f"No stored event {event_id}."
     payload = row.payload
-    row.status = StripeEventStatus.RECEIVED
-    row.locked_until = None
     db.session.commit()
-    claim = _claim(event_id)
+    claim = _claim(event_id, replay=True)
     if claim is None:
         return f"Event {event_id} is being processed right now."
     receipt = _process(payload, claim)
-    return f"Event {event_id}: {receipt.status}{' (' + receipt.detail + ')' if receipt.detail else ''}."
+    result = f"Event {event_id}: {receipt.status}{' (' + receipt.detail + ')' if receipt.detail else ''}."
+    audit.record(
+        "stripe_event.replayed",
+        entity_type="stripe_event",
+        entity_id=event_id,
+        actor=actor,
+        stripe_event_id=event_id,
+        result=result[:500],
+    )
+    db.session.commit()
+    return result
 
 
 def reconcile(*, since_hours: float | None = None) -> list[str]:

@@ -25,7 +25,7 @@ from flask import (
 from webapp.auth import admin_required
 from webapp.extensions import db
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus
-from webapp.services import admin_reports, audit, coupon_admin, grants, refunds
+from webapp.services import admin_reports, coupon_admin, grants, refunds
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
 from webapp.services.money import format_money
 from webapp.services.webhooks import replay_event as replay
@@ -359,7 +359,7 @@ def replay_event(event_id: str):
         flash(exc.message, "error")
         return redirect(url_for("admin.events"), code=303)
     try:
-        result = replay(event_id)
+        result = replay(event_id, actor=g.user.id)
     except ServiceError as exc:
         flash(f"Replay of {event_id} refused: {exc.message}", "error")
         return redirect(url_for("admin.events"), code=303)
@@ -367,14 +367,5 @@ def replay_event(event_id: str):
         db.session.rollback()
         flash(f"Replay of {event_id} failed: {type(exc).__name__}. See the event's last error.", "error")
         return redirect(url_for("admin.events"), code=303)
-    audit.record(
-        "stripe_event.replayed",
-        entity_type="stripe_event",
-        entity_id=event_id,
-        actor=g.user.id,
-        stripe_event_id=event_id,
-        result=str(result)[:500],
-    )
-    db.session.commit()
     flash(f"Replayed {event_id}: {result}", "success")
     return redirect(url_for("admin.events"), code=303)
