@@ -4,6 +4,10 @@
 
 - `GET /page`: a bare Flask + Jinja page — the template is compiled once at import and only
   rendered per request (about the size of the checkout page's content, no database, no auth).
+- `GET /page-with-query`: the same page after the one read the checkout page makes (the
+  published course by slug, and whether the learner has access or a payment settling),
+  straight on a psycopg connection in autocommit mode: a floor for P1, what the budget
+  leaves once the page's data is read (bench/run.py prints it, not budgeted).
 - `POST /webhook`: the least a webhook endpoint can do — verify the `Stripe-Signature`
   header with the SDK's `stripe.WebhookSignature.verify_header`, parse the body and INSERT
   one row into `bench_baseline_events` in the same PostgreSQL database as the app's (the
@@ -51,6 +55,26 @@ def engine() -> sa.Engine:
     return _engine
 
 
+_reader = None
+PAGE_QUERY = (
+    "SELECT c.title, c.slug, c.price,"
+    " EXISTS (SELECT 1 FROM enrollments e WHERE e.user_id = %(user)s AND e.course_id = c.id"
+    "         AND e.status IN ('ACTIVE', 'COMPLETED')),"
+    " EXISTS (SELECT 1 FROM payment_sessions p WHERE p.user_id = %(user)s AND p.course_id = c.id"
+    "         AND p.status = 'PROCESSING')"
+    " FROM courses c WHERE c.slug = %(slug)s AND c.published"
+)
+
+
+def reader():
+    global _reader
+    if _reader is None:  # one connection per worker, after the fork
+        import psycopg
+
+        _reader = psycopg.connect(os.environ["BENCH_DATABASE_URL"].replace("+psycopg", ""), autocommit=True)
+    return _reader
+
+
 INSERT = sa.text(f"INSERT INTO {TABLE} (id, type, payload) VALUES (:id, :type, :payload)")  # noqa: S608
 
 
@@ -58,6 +82,14 @@ INSERT = sa.text(f"INSERT INTO {TABLE} (id, type, payload) VALUES (:id, :type, :
 def page():
     return PAGE.render(
         title="Bench course", user="bench_learner", slug="bench-course", csrf="x" * 40, lines=LINES, total="$49.99"
+    )
+
+
+@app.get("/page-with-query")
+def page_with_query():
+    row = reader().execute(PAGE_QUERY, {"user": "bench_learner", "slug": "bench-course"}).fetchone()
+    return PAGE.render(
+        title=row[0], user="bench_learner", slug=row[1], csrf="x" * 40, lines=LINES, total=f"${row[2] / 100:.2f}"
     )
 
 

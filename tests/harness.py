@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -98,3 +100,62 @@ class Auth:
 
     def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {token_for(self.app, user_id, admin=admin)}"}
+
+
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+@contextmanager
+def driver_statements(app) -> Iterator[list[str]]:
+    """Every SQL statement the app's pooled connections send through a DBAPI cursor inside
+    the block, counted at the driver: SQLite's trace callback, or a counting cursor class on
+    psycopg. A statement that skips SQLAlchemy's execution events (`DirectSelect`) is counted
+    like any other. Transaction control and the pool's liveness ping are left out, as
+    SQLAlchemy's own `before_cursor_execute` leaves them out. The Stripe sandbox's database
+    is another engine and is not counted (in production those are calls to Stripe)."""
+    import psycopg
+    import sqlalchemy as sa
+
+    from webapp.extensions import db
+
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    ping = getattr(engine.dialect, "_dialect_specific_select_one", "SELECT 1")
+
+    def record(statement: str) -> None:
+        text = statement.strip()
+        if text.upper().startswith(_TRANSACTION_CONTROL) or text == ping:
+            return
+        statements.append(text)
+
+    class CountingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            record(query if isinstance(query, str) else str(query))
+            return super().execute(query, params, **kwargs)
+
+        def executemany(self, query, params_seq, **kwargs):
+            record(query if isinstance(query, str) else str(query))
+            return super().executemany(query, params_seq, **kwargs)
+
+    def on_checkout(dbapi_connection, record_, proxy) -> None:
+        if isinstance(dbapi_connection, psycopg.Connection):
+            dbapi_connection.cursor_factory = CountingCursor
+        else:
+            dbapi_connection.set_trace_callback(record)
+
+    def on_checkin(dbapi_connection, record_) -> None:
+        if dbapi_connection is None:
+            return
+        if isinstance(dbapi_connection, psycopg.Connection):
+            dbapi_connection.cursor_factory = psycopg.Cursor
+        else:
+            dbapi_connection.set_trace_callback(None)
+
+    sa.event.listen(engine, "checkout", on_checkout)
+    sa.event.listen(engine, "checkin", on_checkin)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "checkout", on_checkout)
+        sa.event.remove(engine, "checkin", on_checkin)

@@ -56,7 +56,6 @@ def create_app(config: dict | None = None) -> Flask:
     extensions.db.init_app(app)
     extensions.init_database(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
-    extensions.csrf.init_app(app)
     extensions.htmx.init_app(app)
     extensions.limiter.init_app(app)
     if app.config["FRONTEND_URLS"]:
@@ -80,6 +79,9 @@ def create_app(config: dict | None = None) -> Flask:
     from webapp.web import init_app as init_web
 
     init_auth(app)
+    # After auth: a signed-in browser's CSRF secret comes from its verified Clerk session
+    # (security.bind_csrf_secret), so the identity hook must run before Flask-WTF's check.
+    extensions.csrf.init_app(app)
     gateway.init_app(app)
     init_sandbox(app)
     init_web(app)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import sqlalchemy as sa
 from flask_limiter import Limiter
@@ -88,28 +86,82 @@ def _dispose_in_forked_children(engine: sa.Engine) -> None:
     os.register_at_fork(after_in_child=_after_fork)
 
 
-@contextmanager
-def autocommit_connection() -> Iterator[sa.Connection]:
-    """A pooled connection for one read-only statement, outside any transaction.
+class DirectSelect:
+    """A read-only Core SELECT that returns one row, run straight on a pooled DBAPI cursor.
 
-    On PostgreSQL the statement runs in autocommit mode, so it costs one round trip instead
-    of three (BEGIN, the SELECT, and the ROLLBACK when the connection goes back to the pool).
-    A single statement sees one snapshot, so nothing is lost for a page that reads once.
-    Never for writes: each statement would commit on its own.
+    For the hottest page (the checkout page: bench/ P1, README "Performance"). SQLAlchemy's
+    execution path (connection object, execution context, result object) cost about 100 µs
+    per statement here, more than the driver's own work; this keeps what matters of it and
+    skips the rest:
 
-    The driver's `autocommit` flag is switched on the DBAPI connection and always switched
-    back before the connection returns to the pool. SQLAlchemy's own
-    `isolation_level="AUTOCOMMIT"` option does the same through the driver's isolation-level
-    call, which cost about 120 µs per switch here, twice per request (bench/inprocess.py).
+    - the statement is a Core expression, compiled once per dialect, with SQLAlchemy's bind
+      and result processing (types, casts, SQLite's 0/1 booleans);
+    - the connection comes from the app's pool, so the idle ping and `pool_reset` apply;
+    - errors come out as SQLAlchemy's `DBAPIError` subclasses, like every other query (the
+      503 handler applies), and a disconnect invalidates the connection and empties the pool.
+
+    On PostgreSQL the statement runs in autocommit mode: one round trip instead of three
+    (BEGIN, the SELECT, the ROLLBACK at check-in), and one statement sees one snapshot. The
+    driver's flag is always switched back before the connection returns to the pool. Never
+    for writes. What it bypasses is SQLAlchemy's `before_cursor_execute` event, so the
+    statement-count tests count what reaches the driver instead.
     """
-    with db.engine.connect() as connection:
-        dbapi_connection = connection.connection.dbapi_connection
-        if connection.dialect.name != "postgresql" or dbapi_connection is None:
-            yield connection
-            return
-        dbapi_connection.autocommit = True
+
+    def __init__(self, statement: sa.Select) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple] = {}
+
+    def _for(self, dialect) -> tuple:
+        prepared = self._compiled.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+            prepared = (
+                str(compiled),
+                compiled.params,
+                {name: process for name, process in binds.items() if process is not None},
+                compiled.positiontup if compiled.positional else None,
+                [column.type.result_processor(dialect, None) for column in self.statement.selected_columns],
+            )
+            self._compiled[dialect.name] = prepared
+        return prepared
+
+    def first(self, **params) -> tuple | None:
+        engine = db.engine
+        dialect = engine.dialect
+        sql, defaults, bind_processors, positions, result_processors = self._for(dialect)
+        values = {**defaults, **params}
+        for name, process in bind_processors.items():
+            values[name] = process(values[name])
+        arguments = tuple(values[name] for name in positions) if positions is not None else values
+        autocommit = dialect.name == "postgresql"
+        pooled = engine.raw_connection()
         try:
-            yield connection
+            driver = pooled.driver_connection
+            if autocommit:
+                driver.autocommit = True
+            try:
+                cursor = pooled.cursor()
+                try:
+                    cursor.execute(sql, arguments)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            finally:
+                if autocommit and not driver.closed:
+                    driver.autocommit = False
+        except dialect.loaded_dbapi.Error as exc:
+            disconnected = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+            if disconnected:
+                pooled.invalidate(exc)
+                engine.pool.dispose()  # its other idle connections died with this one
+            raise sa.exc.DBAPIError.instance(
+                sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=disconnected, dialect=dialect
+            ) from exc
         finally:
-            if not dbapi_connection.closed:
-                dbapi_connection.autocommit = False
+            pooled.close()
+        if row is None:
+            return None
+        return tuple(
+            value if process is None else process(value) for value, process in zip(row, result_processors, strict=True)
+        )

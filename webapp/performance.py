@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter.util import get_qualified_name
+from flask_wtf.csrf import generate_csrf
 
 from webapp.extensions import limiter
 
 URL_CACHE_SIZE = 4096
-_filter_installed = False
 
 
 def init_app(app: Flask) -> None:
     app.extensions["warm_up"] = lambda: warm_up(app)  # run by gunicorn.conf.py's when_ready
     app.session_interface = _CookieSessions()
     _cache_template_urls(app)
-    _skip_unlimited_endpoints(app)
+    _csrf_token_once_per_render(app)
+    _drop_limiter_middleware(app)
 
 
 class _CookieSessions(SecureCookieSessionInterface):
@@ -60,50 +60,62 @@ def _cache_template_urls(app: Flask) -> None:
         return build(endpoint, **dict(values))
 
     def url_for(endpoint: str, **values) -> str:
-        if not has_request_context() or any(key.startswith("_") for key in values):
-            return build(endpoint, **values)
         items = tuple(values.items())  # call order, so query strings keep their order
         try:
+            current = request._get_current_object()  # one proxy lookup instead of three
             hash(items)
-        except TypeError:
+        except (RuntimeError, TypeError):  # no request, or unhashable values
             return build(endpoint, **values)
-        blueprint = request.blueprint if endpoint.startswith(".") else None
-        return cached(request.script_root, blueprint, endpoint, items)
+        if any(key[0] == "_" for key in values):
+            return build(endpoint, **values)
+        blueprint = current.blueprint if endpoint[0] == "." else None
+        return cached(current.script_root, blueprint, endpoint, items)
 
     url_for.cache_info = cached.cache_info  # type: ignore[attr-defined]
     app.jinja_env.globals["url_for"] = url_for
 
 
-def _skip_unlimited_endpoints(app: Flask) -> None:
-    """Lets Flask-Limiter skip requests to endpoints that carry no limit at all.
+def _csrf_token_once_per_render(app: Flask) -> None:
+    """Templates' `csrf_token()`, computed once per render instead of once per form.
 
-    Flask-Limiter resolves the limits of every request in a `before_request` hook, about
-    250 µs here even where the answer is "none". This app sets no default, application or
-    blueprint limits, only per-view decorators, so the endpoints that can be limited are
-    known once the app is built; any other request is filtered out before that work. If
-    defaults are ever configured, nothing is skipped.
+    A page carries the token three or four times (the htmx header, the sign-out form, each
+    form of the page). Flask-WTF caches it per request but still reads its config and `g`
+    on every call. This context processor, registered after Flask-WTF's, hands templates a
+    function that asks Flask-WTF once and then repeats the answer: the same token.
+    """
+
+    @app.context_processor
+    def _csrf_token():
+        token = None
+
+        def csrf_token() -> str:
+            nonlocal token
+            if token is None:
+                token = generate_csrf()
+            return token
+
+        return {"csrf_token": csrf_token}
+
+
+def _drop_limiter_middleware(app: Flask) -> None:
+    """Removes Flask-Limiter's `before_request` hook when it could never limit anything.
+
+    That hook resolves each request's default, application, blueprint and meta limits:
+    about 100 µs per request here, even where the answer is "none". This app sets none of
+    those, only per-view decorators, and a decorated view checks its own limits when it
+    runs (Flask-Limiter's decorator calls the same check, keyed after sign-in). So the hook
+    is pure cost, and is dropped once the app is built; if any such limit is ever
+    configured it stays. Limited views still answer 429 (tests/integration/test_fast_paths.py).
     """
     manager = limiter.limit_manager
+    if app.config.get("RATELIMIT_META") or manager.default_limits or manager.application_limits:
+        return
     with app.test_request_context():
-        if manager.default_limits or manager.application_limits:
-            return
         if any(manager.blueprint_limits(app, name) for name in app.blueprints):
             return
-        limited = frozenset(
-            endpoint
-            for endpoint, view in app.view_functions.items()
-            if manager.decorated_limits(get_qualified_name(view)) or manager.has_hints(endpoint)
-        )
-    app.extensions["rate_limited_endpoints"] = limited
-    global _filter_installed
-    if not _filter_installed:  # one Limiter serves every app of the process (tests build many)
-        limiter.request_filter(_no_limit_applies)
-        _filter_installed = True
-
-
-def _no_limit_applies() -> bool:
-    limited = current_app.extensions.get("rate_limited_endpoints")
-    return limited is not None and request.endpoint not in limited
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
 
 
 def warm_up(app: Flask) -> None:

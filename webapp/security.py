@@ -8,7 +8,10 @@ that follows the Pay form.
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+import hashlib
+import hmac
+
+from flask import Flask, abort, current_app, request, session
 
 
 def _csp(app: Flask) -> str:
@@ -39,24 +42,63 @@ def _has_nul(values) -> bool:
     return any("\x00" in value for value in values)
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_NUL_IN_QUERY = (b"%00", b"\x00")  # the only spellings that decode to a NUL
+
+
 def reject_nul_bytes():
     """A NUL in a URL or form field is never legitimate, and PostgreSQL refuses it mid-query.
 
     Refusing it here, once, turns what would be a 500 on any lookup into a clear 400.
-    The webhook and the sandbox read their raw bodies themselves and are left alone.
+    The webhook and the sandbox read their raw bodies themselves and are left alone. The
+    query string is only parsed when its raw bytes could hold a NUL, and only bodies that a
+    page view would read as a form are parsed.
     """
-    if request.path.startswith(("/webhooks/", "/_sandbox/", "/api/payments/webhooks/")):
+    path = request.path
+    if path.startswith(("/webhooks/", "/_sandbox/", "/api/payments/webhooks/")):
         return None
-    fields = [request.path, *request.args.keys(), *request.args.values()]
+    fields = [path]
+    query = request.query_string
+    if any(marker in query for marker in _NUL_IN_QUERY):
+        fields += [*request.args.keys(), *request.args.values()]
     # Only page forms are parsed here: the API answers form bodies with 415 itself and must
     # still see its raw body.
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and not request.path.startswith(
-        "/api/"
-    ):
+    if request.method not in ("GET", "HEAD") and request.mimetype in _FORM_TYPES and not path.startswith("/api/"):
         fields += [*request.form.keys(), *request.form.values()]
     if _has_nul(fields):
         abort(400, "That request contained a character we can't accept.")
     return None
+
+
+CSRF_SESSION_KEY = "csrf_token"  # Flask-WTF's default WTF_CSRF_FIELD_NAME: where it keeps its secret
+
+
+def bind_csrf_secret(clerk_session_id: str) -> None:
+    """Gives a signed-in browser a CSRF secret derived from its Clerk session id.
+
+    Flask-WTF signs each form's token from a secret it keeps in the session cookie, and
+    checks a submitted token against that secret. Without this, a browser that has no
+    session cookie yet gets a random secret and a `Set-Cookie` on every page, and a secret
+    that outlives sign-out. Derived instead as HMAC(SECRET_KEY, Clerk session id), it is:
+
+    - unforgeable without the app's key, like the random one;
+    - tied to one sign-in: a new sign-in (or another user on the same browser) gets another
+      secret, and tokens issued before it stop validating;
+    - recomputed from the verified token on every request, so it never needs to be stored:
+      it is put in the session without marking it modified, and a page that only renders
+      forms writes no cookie. (If the session is saved for another reason, it carries the
+      same value.)
+
+    Flask-WTF's form tokens, their signing and their checking are unchanged. Signed-out
+    visitors keep Flask-WTF's random secret. Only page requests carry the session cookie;
+    the JSON API authenticates with a Bearer header and takes no CSRF token.
+    """
+    secret = hmac.new(
+        current_app.secret_key.encode(), b"csrf-secret\x00" + clerk_session_id.encode(), hashlib.sha256
+    ).hexdigest()
+    current = session._get_current_object()
+    if current.get(CSRF_SESSION_KEY) != secret:
+        dict.__setitem__(current, CSRF_SESSION_KEY, secret)  # not `modified`: nothing to persist
 
 
 def init_app(app: Flask) -> None:
@@ -64,14 +106,23 @@ def init_app(app: Flask) -> None:
     production = app.config.get("PRODUCTION")
     app.before_request(reject_nul_bytes)
 
+    always = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+    ]
+    if production:
+        always.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+
     @app.after_request
     def _headers(response):
+        """Adds each header unless the view set its own (Werkzeug's `setdefault` raises and
+        catches a KeyError per missing header; one pass over the names is enough)."""
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        if response.mimetype == "text/html":
-            headers.setdefault("Content-Security-Policy", policy)
-        if production:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        present = {name.lower() for name in headers.keys()}
+        for name, value in always:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if response.mimetype == "text/html" and "content-security-policy" not in present:
+            headers.add("Content-Security-Policy", policy)
         return response

@@ -83,10 +83,30 @@ class TestTemplateUrls:
 
 
 class TestRateLimitFilter:
-    def test_only_endpoints_with_limits_are_evaluated(self, sqlite_app):
-        limited = sqlite_app.extensions["rate_limited_endpoints"]
-        assert {"checkout.apply_coupon", "checkout.start_checkout", "api.get_coupon", "api.validate_coupon"} <= limited
-        assert "checkout.checkout_page" not in limited and "catalog.index" not in limited
+    def test_the_limiter_middleware_is_dropped_when_no_default_limit_exists(self, tmp_path, sqlite_path):
+        from harness import make_app
+
+        from webapp.extensions import limiter
+
+        app = make_app(f"sqlite:///{sqlite_path}", tmp_path, RATELIMIT_ENABLED=True, **FAST_STRIPE)
+        assert limiter._check_request_limit not in app.before_request_funcs[None]
+
+    def test_a_default_limit_keeps_the_middleware(self, tmp_path, sqlite_path):
+        from harness import make_app
+
+        from webapp.extensions import limiter
+
+        app = make_app(
+            f"sqlite:///{sqlite_path}",
+            tmp_path,
+            RATELIMIT_ENABLED=True,
+            RATELIMIT_DEFAULT="1000 per hour",
+            **FAST_STRIPE,
+        )
+        try:
+            assert limiter._check_request_limit in app.before_request_funcs[None]
+        finally:
+            limiter.limit_manager.set_default_limits([])  # the module-level Limiter outlives this app
 
     def test_a_limited_endpoint_is_still_limited(self, tmp_path, sqlite_path):
         from harness import Auth, make_app, migrate_once
@@ -118,23 +138,27 @@ class TestAutocommitRead:
             assert db.session.get(User, "read_learner").name != "Not committed"
 
     def test_the_page_is_one_statement(self, app, client, auth):
+        from harness import driver_statements
+
         make_course(app, "one-query", price=1000)
         make_user(app, "one_query_learner")
         auth.sign_in("one_query_learner")
         client.get("/checkout/one-query")  # the user is now known to this process
-        statements: list[str] = []
-        with app.app_context():
-            engine = db.engine
-
-        def record(conn, cursor, statement, parameters, context, executemany):
-            statements.append(statement)
-
-        sa.event.listen(engine, "before_cursor_execute", record)
-        try:
+        with driver_statements(app) as statements:
             assert client.get("/checkout/one-query").status_code == 200
-        finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
-        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+        assert len(statements) == 1 and statements[0].upper().startswith("SELECT")
+
+    def test_a_database_error_on_the_page_is_a_503_and_leaves_the_pool_usable(self, app, client, auth):
+        """DirectSelect raises SQLAlchemy's own exceptions, so the page gets the outage page."""
+        from webapp.services import checkout as checkout_service
+
+        make_course(app, "broken-read", price=1000)
+        auth.sign_in("broken_learner")
+        broken = checkout_service.DirectSelect(sa.select(sa.text("no_such_column")).select_from(sa.table("courses")))
+        with app.app_context():
+            with pytest.raises(sa.exc.DBAPIError):
+                broken.first()
+        assert client.get("/checkout/broken-read").status_code == 200
 
 
 def _event(event_id: str, event_type: str, obj: dict) -> str:

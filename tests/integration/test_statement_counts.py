@@ -1,18 +1,16 @@
 """Every learner page issues at most 6 SQL statements, whatever the size of the data (P3).
 
-Counted deterministically with a `before_cursor_execute` listener on the app's engine during
-one request; the Stripe sandbox's own database (a separate engine) is not counted, since in
-production those are HTTP calls to Stripe, not our SQL. Each page is counted with a small
+Counted deterministically at the driver during one request (`harness.driver_statements`),
+so a statement that skips SQLAlchemy's execution events is counted too; the Stripe
+sandbox's own database (a separate engine) is not counted, since in production those are
+HTTP calls to Stripe, not our SQL. Each page is counted with a small
 and a larger data set (catalog, enrollments, coupon scope, saved cards) and must give the
 same number both times: a count that grows with the data is an N+1.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-import sqlalchemy as sa
 from checkout_helpers import FAST_STRIPE, buy, make_coupon, make_course, make_user
 
 MAX_STATEMENTS = 6
@@ -23,25 +21,6 @@ SIZES = {"small": {"courses": 3, "cards": 1}, "larger": {"courses": 60, "cards":
 @pytest.fixture
 def app_config() -> dict:
     return dict(FAST_STRIPE)
-
-
-@contextmanager
-def counting(app):
-    """Collects every statement the app's engine sends to the database inside the block."""
-    from webapp.extensions import db
-
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def build_world(app, client, auth, *, courses: int, cards: int) -> dict[str, str]:
@@ -85,10 +64,12 @@ def learner_pages(world: dict[str, str]) -> dict[str, tuple[str, str, dict]]:
 
 
 def count_pages(app, client, world) -> dict[str, int]:
+    from harness import driver_statements
+
     counts = {}
     for name, (method, path, kwargs) in learner_pages(world).items():
         client.open(path, method=method, **kwargs)  # warm: first-request work is not per request
-        with counting(app) as statements:
+        with driver_statements(app) as statements:
             response = client.open(path, method=method, **kwargs)
         assert response.status_code == 200, (name, response.status_code, response.get_data(as_text=True)[:300])
         counts[name] = len(statements)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from webapp.extensions import autocommit_connection, db
+from webapp.extensions import DirectSelect, db
 from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import PaymentSessionStatus
@@ -39,7 +39,7 @@ UNAVAILABLE_MESSAGE = "We couldn't reach our payment provider, so nothing was ch
 
 @dataclass(frozen=True)
 class Quote:
-    course: Course
+    course: Course | CourseOffer
     breakdown: PriceBreakdown
     coupon: Coupon | None
     held_until: datetime | None = None
@@ -94,10 +94,33 @@ def _purchase_facts(course_id):
 
 # Built once: SQLAlchemy then reuses the compiled SQL and only binds the parameters.
 _PURCHASE_STATE = sa.select(*_purchase_facts(sa.bindparam("course_id")))
-_COURSE_COLUMNS = tuple(Course.__table__.columns)
-_enrolled, _settling = _purchase_facts(Course.__table__.c.id)
-_COURSE_PAGE = sa.select(*_COURSE_COLUMNS, _enrolled.label("enrolled"), _settling.label("settling")).where(
-    Course.__table__.c.slug == sa.bindparam("slug"), Course.__table__.c.published.is_(True)
+
+
+@dataclass(frozen=True, slots=True)
+class CourseOffer:
+    """What the checkout page shows and prices: a read-only copy of the course's row."""
+
+    id: str
+    slug: str
+    title: str
+    short_description: str
+    total_lectures: int
+    price: int
+    currency: str
+
+    @property
+    def is_free(self) -> bool:
+        return self.price == 0
+
+
+_courses = Course.__table__.c
+_enrolled, _settling = _purchase_facts(_courses.id)
+_COURSE_PAGE = DirectSelect(
+    sa.select(
+        *(_courses[name] for name in CourseOffer.__dataclass_fields__),
+        _enrolled.label("enrolled"),
+        _settling.label("settling"),
+    ).where(_courses.slug == sa.bindparam("slug"), _courses.published.is_(True))
 )
 
 
@@ -107,21 +130,18 @@ def purchase_state(user_id: str, course_id: str) -> PurchaseState:
     return PurchaseState(enrolled=bool(row[0]), payment_in_progress=bool(row[1]))
 
 
-def course_for_checkout(slug: str, user_id: str) -> tuple[Course, PurchaseState] | None:
+def course_for_checkout(slug: str, user_id: str) -> tuple[CourseOffer, PurchaseState] | None:
     """The published course and the learner's purchase state: the checkout page's only query.
 
-    One statement on an autocommit connection (one round trip, no ORM identity map), and
-    the course comes back as a transient `Course` for display and quoting. The checkout
-    itself (`create_checkout`) re-reads everything under locks, so this page can never
-    decide a price on its own.
+    One statement on an autocommit connection (`DirectSelect`: one round trip, no ORM).
+    The checkout itself (`create_checkout`) re-reads everything under locks, so this page
+    can never decide a price on its own.
     """
-    with autocommit_connection() as connection:
-        row = connection.execute(_COURSE_PAGE, {"slug": slug, "user_id": user_id}).one_or_none()
+    row = _COURSE_PAGE.first(slug=slug, user_id=user_id)
     if row is None:
         return None
-    values = row._mapping
-    course = Course(**{column.key: values[column] for column in _COURSE_COLUMNS})
-    return course, PurchaseState(enrolled=bool(values["enrolled"]), payment_in_progress=bool(values["settling"]))
+    *fields, enrolled, settling = row
+    return CourseOffer(*fields), PurchaseState(enrolled=bool(enrolled), payment_in_progress=bool(settling))
 
 
 def is_enrolled(user_id: str, course_id: str) -> bool:
