@@ -15,8 +15,11 @@ worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))  # Stripe calls time out well before this
 graceful_timeout = 30
 keepalive = 5
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))  # recycles workers: bounds memory creep
-max_requests_jitter = 200
+# Recycling bounds memory creep from any leak, ours or a dependency's; worker memory is
+# flat under load (bench/ P4), and each recycle costs a fork, a new database connection and
+# cold caches (a p99 blip), so not more often than this.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = 1000
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 # Workers are forked from a master that has already built the app: a recycled worker
@@ -41,3 +44,12 @@ def when_ready(server):
     # Objects that exist now live as long as the workers: keep the garbage collector from
     # scanning them in every worker (and from copying their pages while it does).
     gc.freeze()
+
+
+def post_worker_init(worker):
+    """In each new worker (first start or recycled), before it accepts a request: opens its
+    database connection, so no learner's request waits for PostgreSQL to start a backend
+    (a p99 spike at every recycle otherwise). Skipped for apps that register no warm-up."""
+    warm = getattr(worker.wsgi, "extensions", {}).get("warm_worker")
+    if callable(warm):
+        warm()

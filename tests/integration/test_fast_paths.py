@@ -304,3 +304,24 @@ class TestIdlePing:
         finally:
             engine.dialect.do_ping = original
         assert len(pings) <= 1  # at most the first checkout of a fresh connection
+
+
+class TestWorkerWarmUp:
+    def test_a_new_worker_opens_its_connection_before_serving(self, app):
+        from webapp.performance import warm_worker
+
+        with app.app_context():
+            engine = db.engine
+        engine.dispose()
+        assert engine.pool.checkedin() == 0
+        warm_worker(app)
+        assert engine.pool.checkedin() == 1
+
+    def test_a_database_that_is_down_does_not_stop_the_worker(self, tmp_path, capsys):
+        from harness import make_app
+
+        from webapp.performance import warm_worker
+
+        unreachable = make_app("postgresql://postgres@127.0.0.1:1/none", tmp_path)
+        warm_worker(unreachable)  # logs, does not raise
+        assert "could not reach the database" in capsys.readouterr().err
