@@ -70,9 +70,6 @@ def reject_nul_bytes():
     return None
 
 
-CSRF_SESSION_KEY = "csrf_token"  # Flask-WTF's default WTF_CSRF_FIELD_NAME: where it keeps its secret
-
-
 def bind_csrf_secret(clerk_session_id: str) -> None:
     """Gives a signed-in browser a CSRF secret derived from its Clerk session id.
 
@@ -96,9 +93,10 @@ def bind_csrf_secret(clerk_session_id: str) -> None:
     secret = hmac.new(
         current_app.secret_key.encode(), b"csrf-secret\x00" + clerk_session_id.encode(), hashlib.sha256
     ).hexdigest()
+    key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")  # where Flask-WTF keeps its secret
     current = session._get_current_object()
-    if current.get(CSRF_SESSION_KEY) != secret:
-        dict.__setitem__(current, CSRF_SESSION_KEY, secret)  # not `modified`: nothing to persist
+    if current.get(key) != secret:
+        dict.__setitem__(current, key, secret)  # not `modified`: nothing to persist
 
 
 def init_app(app: Flask) -> None:

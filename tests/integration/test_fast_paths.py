@@ -290,6 +290,19 @@ class TestIdlePing:
         assert client.get("/courses/no-ping-course").status_code == 503
         assert client.get("/courses/no-ping-course").status_code == 200
 
+    def test_the_checkout_page_read_fails_once_then_the_pool_recovers(self, pg_app):
+        """DirectSelect: a dead connection is a 503 (SQLAlchemy's error), then invalidated."""
+        from harness import Auth
+
+        app = pg_app(DATABASE_PING_IDLE_SECONDS=3600.0)
+        make_course(app, "dead-read", price=1000)
+        client = app.test_client()
+        Auth(app, client).sign_in("dead_read_learner")
+        assert client.get("/checkout/dead-read").status_code == 200
+        self._kill_other_connections(app)
+        assert client.get("/checkout/dead-read").status_code == 503
+        assert client.get("/checkout/dead-read").status_code == 200
+
     def test_a_recently_used_connection_is_not_pinged(self, pg_app):
         app = pg_app()
         with app.app_context():
