@@ -15,5 +15,3 @@ def init_app(app: Flask) -> None:
     from webapp.services.money import format_money
 
     app.add_template_filter(format_money, "money")
-    # Live view of registered endpoints, so the layout links only to pages that exist.
-    app.jinja_env.globals["url_endpoints"] = app.view_functions
