@@ -3,12 +3,13 @@
     python bench/admin_list.py --small 1000 --large 1000000 \
         --database-url postgresql://postgres@127.0.0.1:5432/postgres
 
-Creates a scratch database next to the one named (dropped afterwards unless --keep), runs
-the migrations, seeds `--small` enrollments with one INSERT … SELECT generate_series (SQLAlchemy
-core), times the admin list page (first page, a deep keyset page, filters, search, CSV first
-chunk) through the real app and an admin session, grows the table to `--large` and times
-the same requests again. Reports large/small ratios measured in this one run; a ratio near
-1 means the page does not slow down with the table's size.
+Creates two scratch databases next to the one named (dropped afterwards unless --keep),
+runs the migrations, seeds `--small` enrollments in one and `--large` in the other with one
+INSERT … SELECT generate_series each (SQLAlchemy core), vacuums and checkpoints them, then
+times the admin list page (first page, a deep keyset page, filters, search, CSV first chunk)
+through the real app and an admin session on both, in alternating rounds. Reports the
+large/small ratios of the medians, measured in this one run; a ratio near 1 means the page
+does not slow down with the table's size.
 """
 
 from __future__ import annotations
@@ -194,16 +195,14 @@ def requests_to_time(client) -> dict[str, str]:
     return paths
 
 
-def measure(client, paths: dict[str, str], repeats: int) -> dict[str, float]:
+def sample(client, paths: dict[str, str]) -> dict[str, float]:
+    """One timing of every request (seconds), the CSV's first batch included."""
     timings = {}
     for name, path in paths.items():
-        samples = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            response = client.get(path)
-            samples.append(time.perf_counter() - started)
-            assert response.status_code == 200, (name, response.status_code)
-        timings[name] = statistics.median(samples)
+        started = time.perf_counter()
+        response = client.get(path)
+        timings[name] = time.perf_counter() - started
+        assert response.status_code == 200, (name, response.status_code)
     started = time.perf_counter()
     response = client.get("/admin/enrollments.csv?status=ACTIVE", buffered=False)
     next(iter(response.response))
@@ -213,13 +212,46 @@ def measure(client, paths: dict[str, str], repeats: int) -> dict[str, float]:
     return timings
 
 
+def prepare(base_url: str, name: str, size: int, tmp: Path, token_for) -> tuple:
+    """A scratch database with `size` enrollments, as a table live for a while has it, and an
+    app and admin client on it."""
+    from flask_migrate import upgrade
+
+    url = create_database(base_url, name)
+    app = build_app(url, tmp)
+    with app.app_context():
+        upgrade()
+        from webapp.extensions import db
+
+        engine = db.engine
+    started = time.perf_counter()
+    with app.app_context(), engine.begin() as conn:
+        seed(conn, 0, size)
+    # Statistics, a visibility map and the pages written out: without them, autovacuum and
+    # the checkpoint of the fresh million rows run during the timing.
+    with app.app_context(), engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(sa.text("VACUUM (ANALYZE) users, enrollments"))
+        try:
+            conn.execute(sa.text("CHECKPOINT"))
+        except sa.exc.DBAPIError:
+            print("(CHECKPOINT needs a superuser or pg_checkpoint; timing without it)")
+    print(f"seeded {size:,} enrollments in {time.perf_counter() - started:.1f}s", flush=True)
+    client = app.test_client()
+    client.set_cookie("__session", token_for(app, ADMIN, admin=True), domain="localhost")
+    with app.app_context():
+        paths = requests_to_time(client)
+        sample(client, paths)  # warm caches
+    return app, client, paths
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--small", type=int, default=1_000)
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--database-url", required=True, help="a PostgreSQL server URL (a scratch database is made)")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument(
         "--json", action="store_true", help="also print the timings as one JSON line (for bench/run.py)"
     )
@@ -229,44 +261,33 @@ def main() -> int:
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and below --large")
 
-    from flask_migrate import upgrade
-
     sys.path.insert(0, str(ROOT / "tests"))
     from harness import token_for
 
-    name = f"bench_admin_list_{int(time.time())}_{os.getpid()}"
-    url = create_database(args.database_url, name)
+    stem = f"bench_admin_list_{int(time.time())}_{os.getpid()}"
+    sizes = {"small": args.small, "large": args.large}
+    apps = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            app = build_app(url, Path(tmp))
-            with app.app_context():
-                upgrade()
-                from webapp.extensions import db
+            for label, size in sizes.items():
+                apps[label] = prepare(args.database_url, f"{stem}_{label}", size, Path(tmp) / label, token_for)
+            # Alternating rounds, as bench/run.py alternates baseline and app: a disturbance
+            # on the machine lands on both sizes instead of making one of them look slow.
+            samples: dict[str, dict[str, list[float]]] = {label: {} for label in sizes}
+            for _ in range(args.repeats):
+                for label, (app, client, paths) in apps.items():
+                    with app.app_context():
+                        for request_name, seconds in sample(client, paths).items():
+                            samples[label].setdefault(request_name, []).append(seconds)
+            results = {
+                label: {name: statistics.median(values) for name, values in by_name.items()}
+                for label, by_name in samples.items()
+            }
 
-                engine = db.engine
-            client = app.test_client()
-            client.set_cookie("__session", token_for(app, ADMIN, admin=True), domain="localhost")
-
-            results = {}
-            previous = 0
-            for label, size in (("small", args.small), ("large", args.large)):
-                started = time.perf_counter()
-                with app.app_context(), engine.begin() as conn:
-                    seed(conn, previous, size)
-                # What a table that has been live for a while has: statistics and a visibility
-                # map. Without it, autovacuum starts on the fresh million rows during the timing.
-                with app.app_context(), engine.connect() as conn:
-                    conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-                        sa.text("VACUUM (ANALYZE) users, enrollments")
-                    )
-                previous = size
-                print(f"seeded {size:,} enrollments in {time.perf_counter() - started:.1f}s", flush=True)
-                with app.app_context():
-                    paths = requests_to_time(client)
-                    measure(client, paths, 1)  # warm caches
-                    results[label] = measure(client, paths, args.repeats)
-
-            print(f"\nAdmin enrollment list, median of {args.repeats}: {args.small:,} vs {args.large:,} enrollments")
+            print(
+                f"\nAdmin enrollment list, median of {args.repeats} alternating rounds: "
+                f"{args.small:,} vs {args.large:,} enrollments"
+            )
             print(f"{'request':<18} {'small ms':>9} {'large ms':>9} {'ratio':>7}")
             for request_name, small in results["small"].items():
                 large = results["large"][request_name]
@@ -280,14 +301,16 @@ def main() -> int:
                         }
                     )
                 )
-            with app.app_context():
-                from webapp.extensions import db
+            for app, _client, _paths in apps.values():
+                with app.app_context():
+                    from webapp.extensions import db
 
-                db.session.remove()
-                db.engine.dispose()
+                    db.session.remove()
+                    db.engine.dispose()
     finally:
         if not args.keep:
-            drop_database(args.database_url, name)
+            for label in sizes:
+                drop_database(args.database_url, f"{stem}_{label}")
     return 0
 
 
