@@ -115,6 +115,7 @@ def create_coupon_command(
             course_ids=course_ids,
             is_active=not inactive,
             is_public=is_public,
+            actor="cli",
         )
     except ServiceError as exc:
         _fail(exc)

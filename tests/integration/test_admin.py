@@ -499,6 +499,33 @@ class TestCoupons:
         assert sorted(a[2]["code"] for a in _audit(app, "coupon.created")) == ["FIVE", "SPRING25"]
         assert {a[0] for a in _audit(app, "coupon.created")} == {ADMIN}
 
+    def test_a_coupon_is_never_created_without_its_audit_entry(self, sqlite_app):
+        """The coupon and its "coupon.created" entry commit together: if the entry cannot be
+        written (a trigger refuses it here), no coupon exists either."""
+        from harness import Auth
+
+        from webapp.extensions import db
+
+        client = sqlite_app.test_client()
+        Auth(sqlite_app, client).sign_in(ADMIN, admin=True)
+        client.get("/admin/coupons")  # the admin's user row exists before the trigger
+        with sqlite_app.app_context():
+            db.session.execute(
+                sa.text(
+                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+                )
+            )
+            db.session.commit()
+        response = client.post(
+            "/admin/coupons", data={"code": "NOAUDIT", "discount_type": "percentage", "value": "10", "is_active": "1"}
+        )
+        assert response.status_code != 303  # not created (SQLite reports the trigger as a constraint)
+        with sqlite_app.app_context():
+            db.session.execute(sa.text("DROP TRIGGER refuse_audit"))
+            db.session.commit()
+        assert _coupon(sqlite_app, "NOAUDIT") is None
+
     @pytest.mark.parametrize(
         ("form", "message"),
         [

@@ -145,6 +145,17 @@ class TestCouponsCreate:
             assert coupon.applicable_course_ids == [course_id]
             assert coupon.valid_until.year == 2027
 
+    def test_a_coupon_created_from_the_cli_is_audit_logged(self, app, runner):
+        from webapp.extensions import db
+        from webapp.models import AuditLog
+
+        result = runner.invoke(args=["coupons", "create", "--code", "CLIAUDIT", "--type", "percentage", "--value", "5"])
+        assert result.exit_code == 0, result.output
+        coupon_id = result.output.strip().splitlines()[-1]
+        with app.app_context():
+            entries = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "coupon.created")).all()
+        assert [(e.actor, e.entity_id, e.data["code"]) for e in entries] == [("cli", coupon_id, "CLIAUDIT")]
+
     def test_fixed_coupon_with_currency(self, app, runner):
         result = runner.invoke(
             args=[

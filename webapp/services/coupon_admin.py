@@ -132,9 +132,8 @@ def create_coupon_from_form(form: Mapping[str, str], course_ids: list[str], *, a
         is_active=limits.is_active,
         is_public=limits.is_public,
         description=limits.description,
+        actor=admin_id,
     )
-    audit.record("coupon.created", entity_type="coupon", entity_id=coupon.id, actor=admin_id, code=coupon.code)
-    db.session.commit()
     return coupon
 
 

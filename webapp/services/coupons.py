@@ -13,6 +13,7 @@ from webapp.extensions import db
 from webapp.models import Coupon, Course
 from webapp.models.base import utcnow
 from webapp.models.enums import DiscountType, PaymentSessionStatus
+from webapp.services import audit
 from webapp.services.errors import ServiceError, ValidationFailed
 from webapp.services.money import is_supported
 from webapp.services.pricing import CouponTerms, PriceBreakdown, PricingError, evaluate_coupon
@@ -62,8 +63,12 @@ def create_coupon(
     is_active: bool = True,
     is_public: bool = False,
     description: str | None = None,
+    actor: str | None = None,
 ) -> Coupon:
     """Creates a coupon after validating every field; raises ValidationFailed naming the field.
+
+    With an `actor` (an admin id, "cli"), the audit entry is written in the same transaction
+    as the coupon: there is never a coupon without its "coupon.created" entry.
 
     PERCENTAGE values are percents (0 < v ≤ 100, up to 2 decimals); FIXED values are whole
     minor units of `currency`, which is required for them. Codes are unique ignoring case.
@@ -145,6 +150,9 @@ def create_coupon(
     coupon.applicable_courses = courses
     db.session.add(coupon)
     try:
+        if actor is not None:
+            db.session.flush()  # the coupon's id, and a duplicate code refused here
+            audit.record("coupon.created", entity_type="coupon", entity_id=coupon.id, actor=actor, code=coupon.code)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
