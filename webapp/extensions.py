@@ -109,10 +109,11 @@ class DirectSelect:
 
     def __init__(self, statement: sa.Select) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple] = {}
+        self._compiled: dict[tuple[str, str, str], tuple] = {}  # per dialect, driver, paramstyle
 
     def _for(self, dialect) -> tuple:
-        prepared = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        prepared = self._compiled.get(key)
         if prepared is None:
             compiled = self.statement.compile(dialect=dialect)
             binds = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
@@ -123,7 +124,7 @@ class DirectSelect:
                 compiled.positiontup if compiled.positional else None,
                 [column.type.result_processor(dialect, None) for column in self.statement.selected_columns],
             )
-            self._compiled[dialect.name] = prepared
+            self._compiled[key] = prepared
         return prepared
 
     def first(self, **params) -> tuple | None:

@@ -56,32 +56,30 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start_request() -> None:
-        incoming = request.environ.get("HTTP_X_REQUEST_ID", "")
-        context = g._get_current_object()
-        context.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
-        context.request_started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
 
     @app.after_request
     def _log_request(response):
-        context = g._get_current_object()
-        current = request._get_current_object()
-        started = getattr(context, "request_started", None)
+        started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        request_id = getattr(context, "request_id", "")
-        response.headers["X-Request-ID"] = request_id
-        route = current.url_rule.rule if current.url_rule else None
+        response.headers["X-Request-ID"] = g.get("request_id", "")
         observe_request(
-            current.method, route, response.status_code, duration_ms / 1000 if duration_ms is not None else None
+            request.method,
+            request.url_rule.rule if request.url_rule else None,
+            response.status_code,
+            duration_ms / 1000 if duration_ms is not None else None,
         )
-        user = getattr(context, "user", None)  # the claims snapshot (auth.CurrentUser), never an ORM row
+        user = g.get("user")  # the claims snapshot (auth.CurrentUser), never an ORM row
         request_log.info(
             "request",
             extra={
                 "fields": {
-                    "request_id": request_id or None,
-                    "method": current.method,
-                    "path": current.path,
-                    "route": route,
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "route": request.url_rule.rule if request.url_rule else None,
                     "status": response.status_code,
                     "duration_ms": duration_ms,
                     "user_id": user.id if user is not None else None,

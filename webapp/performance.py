@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
 
@@ -61,16 +61,15 @@ def _cache_template_urls(app: Flask) -> None:
         return build(endpoint, **dict(values))
 
     def url_for(endpoint: str, **values) -> str:
+        if not has_request_context() or any(key.startswith("_") for key in values):
+            return build(endpoint, **values)
         items = tuple(values.items())  # call order, so query strings keep their order
         try:
-            current = request._get_current_object()  # one proxy lookup instead of three
             hash(items)
-        except (RuntimeError, TypeError):  # no request, or unhashable values
+        except TypeError:
             return build(endpoint, **values)
-        if any(key[0] == "_" for key in values):
-            return build(endpoint, **values)
-        blueprint = current.blueprint if endpoint[0] == "." else None
-        return cached(current.script_root, blueprint, endpoint, items)
+        blueprint = request.blueprint if endpoint.startswith(".") else None
+        return cached(request.script_root, blueprint, endpoint, items)
 
     url_for.cache_info = cached.cache_info  # type: ignore[attr-defined]
     app.jinja_env.globals["url_for"] = url_for

@@ -90,9 +90,9 @@ def bind_csrf_secret(clerk_session_id: str) -> None:
     visitors keep Flask-WTF's random secret. Only page requests carry the session cookie;
     the JSON API authenticates with a Bearer header and takes no CSRF token.
     """
-    secret = hmac.new(
-        current_app.secret_key.encode(), b"csrf-secret\x00" + clerk_session_id.encode(), hashlib.sha256
-    ).hexdigest()
+    app_key = current_app.secret_key
+    app_key = app_key if isinstance(app_key, bytes) else app_key.encode()
+    secret = hmac.new(app_key, b"csrf-secret\x00" + clerk_session_id.encode(), hashlib.sha256).hexdigest()
     key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")  # where Flask-WTF keeps its secret
     current = session._get_current_object()
     if current.get(key) != secret:

@@ -38,44 +38,42 @@ def is_api_request() -> bool:
 
 def load_identity() -> None:
     """Sets g.user (None when signed out), g.claims, g.is_admin and g.auth_reason."""
-    context = g._get_current_object()  # one proxy lookup: this runs on every request
-    current = request._get_current_object()
-    context.user = None
-    context.claims = None
-    context.is_admin = False
-    context.auth_reason = None
-    context.needs_refresh = False
-    if current.endpoint in (None, "static") or current.path.startswith(("/_sandbox/", "/webhooks/", "/healthz")):
+    g.user = None
+    g.claims = None
+    g.is_admin = False
+    g.auth_reason = None
+    g.needs_refresh = False
+    if request.endpoint in (None, "static") or request.path.startswith(("/_sandbox/", "/webhooks/", "/healthz")):
         return
     if is_api_request():
-        header = current.headers.get("Authorization", "")
+        header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if not header:
-            context.auth_reason = "missing"
+            g.auth_reason = "missing"
             return
         if scheme.lower() != "bearer" or not token.strip():
-            context.auth_reason = "malformed-authorization-header"
+            g.auth_reason = "malformed-authorization-header"
             return
         result = verify_session_token(current_app, bearer=token.strip())
     else:
-        cookie = current.cookies.get("__session")
+        cookie = request.cookies.get("__session")
         if not cookie:
-            context.auth_reason = "missing"
+            g.auth_reason = "missing"
             return
         result = verify_session_token(current_app, cookie=cookie)
         if result.claims is None and result.reason == "token-expired" and _clerk_client_signed_in():
             # Clerk session tokens live a minute; ClerkJS renews them in the browser.
-            context.needs_refresh = True
+            g.needs_refresh = True
     if result.claims is None:
-        context.auth_reason = result.reason
+        g.auth_reason = result.reason
         return
     claims = result.claims
-    context.claims = claims
+    g.claims = claims
     if not is_api_request():
-        bind_csrf_secret(claims.session_id)
+        bind_csrf_secret(claims.session_id)  # before Flask-WTF's check (create_app orders the hooks)
     email, name = users.ensure_user(claims.user_id, email=claims.email, name=claims.name)
-    context.user = CurrentUser(claims.user_id, email, name)
-    context.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
+    g.user = CurrentUser(claims.user_id, email, name)
+    g.is_admin = claims.user_id in current_app.config["ADMIN_USER_IDS"] or claims.role == "admin"
 
 
 def user_row():
@@ -177,5 +175,4 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _identity():
-        context = g._get_current_object()
-        return {"current_user": getattr(context, "user", None), "is_admin": getattr(context, "is_admin", False)}
+        return {"current_user": g.get("user"), "is_admin": g.get("is_admin", False)}
