@@ -103,37 +103,33 @@ _REMOTE_TYPES = frozenset(
 # Plain SQL that both PostgreSQL and SQLite (3.24+) accept. SQLAlchemy does not cache the
 # compiled form of its dialect-specific `insert().on_conflict_do_nothing()` ("no key"): it
 # recompiled it on every webhook. A text() statement is compiled once.
-_INSERT = sa.text(
+_INSERT_ROW = (
     "INSERT INTO stripe_events"
     " (id, type, livemode, status, payload, object_id, attempts, locked_until, received_at,"
     " processed_at, last_error, payment_session_id)"
     " VALUES (:id, :type, :livemode, :status, :payload, :object_id, 1, :locked_until, :received_at,"
     " :processed_at, :last_error, :payment_session_id)"
-    " ON CONFLICT (id) DO NOTHING"
-).bindparams(
-    sa.bindparam("payload", type_=_EVENTS.c.payload.type),
-    sa.bindparam("locked_until", type_=_EVENTS.c.locked_until.type),
-    sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
-    sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
 )
+
+
+def _event_row_statement(on_conflict: str) -> sa.TextClause:
+    """`_INSERT_ROW` (the columns of `_row`) with its conflict clause, typed like the table."""
+    typed = ("payload", "locked_until", "received_at", "processed_at")
+    return sa.text(f"{_INSERT_ROW} {on_conflict}").bindparams(
+        *(sa.bindparam(name, type_=_EVENTS.c[name].type) for name in typed)
+    )
+
+
+_INSERT = _event_row_statement("ON CONFLICT (id) DO NOTHING")
 # A database-only event's outcome, written after its handler in the same transaction: new
 # → inserted; known and claimable (RECEIVED, FAILED, a lapsed claim) → updated; otherwise
 # (done, or held by a live claim) nothing, and the caller rolls its work back.
-_RECORD = sa.text(
-    "INSERT INTO stripe_events"
-    " (id, type, livemode, status, payload, object_id, attempts, locked_until, received_at,"
-    " processed_at, last_error, payment_session_id)"
-    " VALUES (:id, :type, :livemode, :status, :payload, :object_id, 1, NULL, :received_at,"
-    " :processed_at, :last_error, :payment_session_id)"
-    " ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = stripe_events.attempts + 1,"
+_RECORD = _event_row_statement(
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = stripe_events.attempts + 1,"
     " locked_until = NULL, last_error = excluded.last_error, processed_at = excluded.processed_at,"
     " payment_session_id = COALESCE(excluded.payment_session_id, stripe_events.payment_session_id)"
     " WHERE stripe_events.status IN ('RECEIVED', 'FAILED')"
     " OR (stripe_events.status = 'PROCESSING' AND stripe_events.locked_until < :received_at)"
-).bindparams(
-    sa.bindparam("payload", type_=_EVENTS.c.payload.type),
-    sa.bindparam("received_at", type_=_EVENTS.c.received_at.type),
-    sa.bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
 )
 _LAPSED = sa.and_(_EVENTS.c.status == "PROCESSING", _EVENTS.c.locked_until < sa.bindparam("now"))
 
@@ -241,6 +237,24 @@ def _receive(event: dict[str, Any]) -> Receipt:
     return _process(event, claim)
 
 
+def _run_handler(event: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """Runs the event's handler: (outcome, detail, payment session id).
+
+    A handler raises `_Ignored` before it writes anything, so an ignored event needs no
+    rollback (any pending change is rolled back, should a handler ever break that rule).
+    Any other failure rolls the handler's work back; its outcome is FAILED, so Stripe retries.
+    """
+    try:
+        return StripeEventStatus.PROCESSED, None, handle_event(event)
+    except _Ignored as reason:
+        if db.session.new or db.session.dirty or db.session.deleted:
+            db.session.rollback()
+        return StripeEventStatus.IGNORED, str(reason), None
+    except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
+        db.session.rollback()
+        return StripeEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000], None
+
+
 def _handle_and_record(event: dict[str, Any]) -> Receipt:
     """A database-only event: the handler's work and the event's row commit together.
 
@@ -249,17 +263,7 @@ def _handle_and_record(event: dict[str, Any]) -> Receipt:
     replay) makes `_RECORD` write nothing: this delivery's work is rolled back, and it
     waits for the other one's outcome like any duplicate. One transaction, one commit.
     """
-    event_id = event["id"]
-    try:
-        payment_session_id = handle_event(event)
-        status, detail = StripeEventStatus.PROCESSED, None
-    except _Ignored as reason:
-        if db.session.new or db.session.dirty or db.session.deleted:
-            db.session.rollback()
-        payment_session_id, status, detail = None, StripeEventStatus.IGNORED, str(reason)
-    except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
-        db.session.rollback()
-        payment_session_id, status, detail = None, StripeEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    status, detail, payment_session_id = _run_handler(event)
     now = utcnow()
     row = _row(event, status=status, now=now)
     done_at = now if status != StripeEventStatus.FAILED else None
@@ -273,7 +277,7 @@ def _handle_and_record(event: dict[str, Any]) -> Receipt:
         raise
     if not recorded:
         db.session.rollback()
-        return _await_other_delivery(event_id, event)
+        return _await_other_delivery(event["id"], event)
     db.session.commit()
     return _report(event, status, detail, payment_session_id)
 
@@ -312,29 +316,15 @@ def _await_other_delivery(event_id: str, event: dict[str, Any]) -> Receipt:
 
 
 def _process(event: dict[str, Any], claim) -> Receipt:
-    """Runs the handler under our committed claim and records its outcome.
-
-    A handler raises `_Ignored` before it writes anything, so an ignored event's outcome
-    needs no rollback first (any pending change is rolled back, should a handler ever
-    break that rule).
-    """
+    """Runs the handler under our committed claim and records its outcome."""
+    status, detail, payment_session_id = _run_handler(event)
     try:
-        payment_session_id = handle_event(event)
-    except _Ignored as reason:
-        if db.session.new or db.session.dirty or db.session.deleted:
-            db.session.rollback()
-        _finish(event, claim, StripeEventStatus.IGNORED, error=str(reason))
-        return _report(event, StripeEventStatus.IGNORED, str(reason), None)
-    except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
-        db.session.rollback()
-        message = f"{type(exc).__name__}: {exc}"[:2000]
-        try:
-            _finish(event, claim, StripeEventStatus.FAILED, error=message)
-        except Exception:  # noqa: BLE001 - the database itself may be the problem; Stripe retries anyway
-            db.session.rollback()
-        return _report(event, StripeEventStatus.FAILED, message, None)
-    _finish(event, claim, StripeEventStatus.PROCESSED, payment_session_id=payment_session_id)
-    return _report(event, StripeEventStatus.PROCESSED, None, payment_session_id)
+        _finish(event, claim, status, error=detail, payment_session_id=payment_session_id)
+    except Exception:
+        if status != StripeEventStatus.FAILED:
+            raise
+        db.session.rollback()  # the database itself may be the problem; Stripe retries anyway
+    return _report(event, status, detail, payment_session_id)
 
 
 def _expected_livemode() -> bool:
