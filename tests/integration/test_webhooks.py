@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -58,6 +59,26 @@ def event_body(event_type: str, obj: dict, *, event_id: str | None = None, livem
 def deliver(client, body: str, *, signature: str | None = None, path: str = "/webhooks/stripe"):
     headers = {"Content-Type": "application/json", "Stripe-Signature": signature or stripe_signature(body)}
     return client.post(path, data=body, headers=headers)
+
+
+def deliver_simultaneously(app, body: str, n: int) -> list[tuple[Any, tuple[float, float]]]:
+    """`n` deliveries of one body released together from `n` threads: (response, (start, end))."""
+    barrier = threading.Barrier(n)
+    results = []
+
+    def one():
+        client = app.test_client()
+        barrier.wait()
+        started = time.monotonic()
+        response = deliver(client, body)
+        results.append((response, (started, time.monotonic())))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def start_checkout(client, auth, user_id: str, coupon: str = "") -> str:
@@ -176,21 +197,9 @@ class TestInbox:
         client = app.test_client()
         session = paid_session(client, type(auth)(app, client), coupon="HOOK10")
         body = event_body("checkout.session.completed", session)
-        barrier = threading.Barrier(10)
-        spans, statuses = [], []
-
-        def one():
-            c = app.test_client()
-            barrier.wait()
-            started = time.monotonic()
-            statuses.append(deliver(c, body).status_code)
-            spans.append((started, time.monotonic()))
-
-        threads = [threading.Thread(target=one) for _ in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        deliveries = deliver_simultaneously(app, body, 10)
+        statuses = [response.status_code for response, _ in deliveries]
+        spans = [span for _, span in deliveries]
         assert statuses == [200] * 10
         # control: the deliveries really overlapped in time
         assert max(s for s, _ in spans) < min(e for _, e in spans)
@@ -210,21 +219,9 @@ class TestInbox:
         session = paid_session(client, type(auth)(app, client))
         intent = stripe_object(client, f"payment_intents/{session['payment_intent']}")
         body = event_body("payment_intent.succeeded", intent, event_id="evt_db_only_twins")
-        barrier = threading.Barrier(10)
-        statuses, outcomes = [], []
-
-        def one():
-            c = app.test_client()
-            barrier.wait()
-            response = deliver(c, body)
-            statuses.append(response.status_code)
-            outcomes.append(response.get_json()["status"])
-
-        threads = [threading.Thread(target=one) for _ in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        deliveries = deliver_simultaneously(app, body, 10)
+        statuses = [response.status_code for response, _ in deliveries]
+        outcomes = [response.get_json()["status"] for response, _ in deliveries]
         assert statuses == [200] * 10
         assert sorted(outcomes) == ["duplicate"] * 9 + ["processed"]
         assert count(app, AuditLog, AuditLog.stripe_event_id == "evt_db_only_twins") == 1
