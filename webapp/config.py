@@ -42,7 +42,7 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.lower() in {"1", "on", "true", "yes"}
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_seconds(name: str, default: float) -> float:
     raw = _env(name)
     if raw is None:
         return default
@@ -144,7 +144,7 @@ def load_config() -> dict:
         "DATABASE_IS_DEFAULT": _env("DATABASE_URL") is None,
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         # A pooled connection idle this long is pinged before use (see extensions.init_database).
-        "DATABASE_PING_IDLE_SECONDS": _env_float("DATABASE_PING_IDLE_SECONDS", 1.0),
+        "DATABASE_PING_IDLE_SECONDS": _env_seconds("DATABASE_PING_IDLE_SECONDS", 1.0),
         "STRIPE_SECRET_KEY": _env("STRIPE_SECRET_KEY"),
         "STRIPE_API_BASE": _env("STRIPE_API_BASE"),
         "STRIPE_WEBHOOK_SECRETS": webhook_secrets or [DEV_WEBHOOK_SECRET],

@@ -11,7 +11,6 @@ from functools import lru_cache
 
 from flask import Flask, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_wtf.csrf import generate_csrf
 
 from webapp.extensions import limiter
 
@@ -23,7 +22,6 @@ def init_app(app: Flask) -> None:
     app.extensions["warm_worker"] = lambda: warm_worker(app)  # by its post_worker_init
     app.session_interface = _CookieSessions()
     _cache_template_urls(app)
-    _csrf_token_once_per_render(app)
     _drop_limiter_middleware(app)
 
 
@@ -73,28 +71,6 @@ def _cache_template_urls(app: Flask) -> None:
 
     url_for.cache_info = cached.cache_info  # type: ignore[attr-defined]
     app.jinja_env.globals["url_for"] = url_for
-
-
-def _csrf_token_once_per_render(app: Flask) -> None:
-    """Templates' `csrf_token()`, computed once per render instead of once per form.
-
-    A page carries the token three or four times (the htmx header, the sign-out form, each
-    form of the page). Flask-WTF caches it per request but still reads its config and `g`
-    on every call. This context processor, registered after Flask-WTF's, hands templates a
-    function that asks Flask-WTF once and then repeats the answer: the same token.
-    """
-
-    @app.context_processor
-    def _csrf_token():
-        token = None
-
-        def csrf_token() -> str:
-            nonlocal token
-            if token is None:
-                token = generate_csrf()
-            return token
-
-        return {"csrf_token": csrf_token}
 
 
 def _drop_limiter_middleware(app: Flask) -> None:
