@@ -21,8 +21,8 @@ def create_app(config: dict | None = None) -> Flask:
         raise SystemExit(f"Configuration error: {exc}") from None
     if config:
         settings.update(config)
-    for key in ("SQLALCHEMY_DATABASE_URI", "STRIPE_SANDBOX_DATABASE_URL"):
-        settings[key] = sqlalchemy_url(str(settings[key]))
+    # The sandbox's own URL is normalised where every sandbox engine is made (sandbox.store).
+    settings["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(str(settings["SQLALCHEMY_DATABASE_URI"]))
     if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # Most recently used connection first: the hot connections keep their prepared
         # statements and are never idle long enough to be pinged; spare ones just idle.

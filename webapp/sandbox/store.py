@@ -291,7 +291,6 @@ def _lock_postgresql(conn: Connection) -> None:
 
 
 def _make_engine(url: str) -> Engine:
-    url = sqlalchemy_url(url)
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, future=True)
@@ -334,7 +333,9 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_store(url: str) -> Store:
-    """The process-wide Store for `url` (one engine and pool per database)."""
+    """The process-wide Store for `url` (one engine and pool per database, however the URL
+    spells PostgreSQL's driver)."""
+    url = sqlalchemy_url(url)
     with _stores_lock:
         store = _stores.get(url)
         if store is None:
