@@ -11,9 +11,6 @@ change can be judged in seconds. Prints µs per request for the checkout page, t
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
-import json
 import os
 import sys
 import tempfile
@@ -23,23 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench  # noqa: E402
-
-
-def signed(n: int, tag: str) -> tuple[bytes, str]:
-    now = int(time.time())
-    body = json.dumps(
-        {
-            "id": f"evt_ip_{tag}_{n}",
-            "object": "event",
-            "created": now,
-            "livemode": False,
-            "type": "payment_intent.succeeded",
-            "data": {"object": {"id": f"pi_ip_{tag}_{n}", "object": "payment_intent", "metadata": {}}},
-        },
-        separators=(",", ":"),
-    ).encode()
-    signature = hmac.new(bench.WEBHOOK_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, f"t={now},v1={signature}"
 
 
 def per_request(call, n: int) -> tuple[float, float]:
@@ -89,7 +69,7 @@ def main() -> int:
             assert response.status_code == 200, response.status_code
 
         def webhook():
-            body, signature = signed(next(counter), "app")
+            body, signature = bench.signed_event(next(counter), "ip_app")
             response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": signature},
                                    content_type="application/json")  # fmt: skip
             assert response.status_code == 200, response.get_data(as_text=True)
@@ -98,7 +78,7 @@ def main() -> int:
             assert base.get("/page").status_code == 200
 
         def base_webhook():
-            body, signature = signed(next(counter), "base")
+            body, signature = bench.signed_event(next(counter), "ip_base")
             response = base.post("/webhook", data=body, headers={"Stripe-Signature": signature})
             assert response.status_code == 200
 

@@ -215,37 +215,45 @@ def has_wrk() -> bool:
 # -- load: a Python generator (webhooks; and pages when wrk is missing) ----------------------
 
 
+def signed_event(n: int, tag: str, now: int | None = None) -> tuple[bytes, str]:
+    """A unique `payment_intent.succeeded` event whose metadata names no session of ours,
+    and its `Stripe-Signature` header, signed at `now` (default: now)."""
+    now = int(time.time()) if now is None else now
+    body = json.dumps(
+        {
+            "id": f"evt_bench_{tag}_{n}",
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "created": now,
+            "livemode": False,
+            "type": "payment_intent.succeeded",
+            "data": {
+                "object": {
+                    "id": f"pi_bench_{tag}_{n}",
+                    "object": "payment_intent",
+                    "amount": 4999,
+                    "currency": "usd",
+                    "status": "succeeded",
+                    "metadata": {},
+                }
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
+    signature = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, f"t={now},v1={signature}"
+
+
 def signed_event_requests(host: str, path: str, count: int, tag: str) -> list[bytes]:
-    """`count` complete HTTP requests, each a unique `payment_intent.succeeded` event signed
-    now (well within the 300 s tolerance) whose metadata names no session of ours."""
+    """`count` complete HTTP requests, each a `signed_event` signed now (well within the
+    300 s tolerance)."""
     now = int(time.time())
     requests = []
     for n in range(count):
-        body = json.dumps(
-            {
-                "id": f"evt_bench_{tag}_{n}",
-                "object": "event",
-                "api_version": "2025-03-31.basil",
-                "created": now,
-                "livemode": False,
-                "type": "payment_intent.succeeded",
-                "data": {
-                    "object": {
-                        "id": f"pi_bench_{tag}_{n}",
-                        "object": "payment_intent",
-                        "amount": 4999,
-                        "currency": "usd",
-                        "status": "succeeded",
-                        "metadata": {},
-                    }
-                },
-            },
-            separators=(",", ":"),
-        ).encode()
-        signature = hmac.new(WEBHOOK_SECRET.encode(), f"{now}.".encode() + body, hashlib.sha256).hexdigest()
+        body, signature = signed_event(n, tag, now)
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Stripe-Signature: t={now},v1={signature}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            f"Stripe-Signature: {signature}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
         )
         requests.append(head.encode() + body)
     return requests
