@@ -25,3 +25,8 @@ def unit_of_work(on_gateway_error: Callable[[GatewayError], Exception] | None = 
     except BaseException:
         db.session.rollback()
         raise
+
+
+def discard() -> None:
+    """Rolls back whatever a failed request left in the session (the error pages call this)."""
+    db.session.rollback()
