@@ -16,6 +16,8 @@ from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from webapp.sqlite_locking import serialize_transactions
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -50,6 +52,7 @@ def init_database(app) -> None:
     idle = app.config["DATABASE_PING_IDLE_SECONDS"]
     with app.app_context():
         engine = db.engine
+    serialize_transactions(engine)
     _dispose_in_forked_children(engine)
     if isinstance(engine.pool, sa.pool.StaticPool):
         return  # one shared in-memory SQLite connection: nothing to ping

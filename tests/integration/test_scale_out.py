@@ -1,4 +1,4 @@
-"""Two app processes (gunicorn, the production server) on one PostgreSQL database.
+"""Two app processes (gunicorn, the production server) on one database: PostgreSQL, and one SQLite file.
 
 The app keeps no state in its processes: the same webhook fired at both at once, several
 times, makes one enrollment and one stored event.
@@ -26,9 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_scale_out"
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgres"])
 def two_processes(request, tmp_path):
-    database_url = request.getfixturevalue("postgres_database").new_database(f"scale{os.getpid()}")
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("postgres_database").new_database(f"scale{os.getpid()}")
+    else:
+        database_url = f"sqlite:///{tmp_path / 'app.db'}"
     ports = [free_port(), free_port()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CLERK_", "APP_", "DATABASE_"))}
     env.update(

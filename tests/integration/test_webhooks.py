@@ -192,8 +192,6 @@ class TestInbox:
             assert row.status == "PROCESSED" and row.attempts == 1 and row.processed_at is not None
 
     def test_ten_simultaneous_deliveries_of_one_event(self, app, course, auth, backend):
-        if backend != "postgres":
-            pytest.skip("concurrency is exercised on PostgreSQL")
         client = app.test_client()
         session = paid_session(client, type(auth)(app, client), coupon="HOOK10")
         body = event_body("checkout.session.completed", session)
@@ -211,8 +209,6 @@ class TestInbox:
     def test_ten_simultaneous_deliveries_of_a_database_only_event(self, app, course, auth, backend):
         """payment_intent.* is handled without a claim: work and record commit together and
         the event's key decides; the nine losers roll their audit rows back."""
-        if backend != "postgres":
-            pytest.skip("concurrency is exercised on PostgreSQL")
         from webapp.models import AuditLog
 
         client = app.test_client()
