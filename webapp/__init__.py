@@ -23,10 +23,11 @@ def create_app(config: dict | None = None) -> Flask:
         settings.update(config)
     # The sandbox's own URL is normalised where every sandbox engine is made (sandbox.store).
     settings["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(str(settings["SQLALCHEMY_DATABASE_URI"]))
-    if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # Most recently used connection first: the hot connections keep their prepared
-        # statements and are never idle long enough to be pinged; spare ones just idle.
-        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_use_lifo": True, **settings["SQLALCHEMY_ENGINE_OPTIONS"]}
+    from webapp import speedups
+
+    settings["SQLALCHEMY_ENGINE_OPTIONS"] = speedups.engine_options(
+        settings["SQLALCHEMY_DATABASE_URI"], settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     problems = check_production(settings)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -54,7 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     metrics.init_app(app)
     extensions.db.init_app(app)
-    extensions.init_database(app)
+    speedups.init_engine(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.htmx.init_app(app)
     extensions.limiter.init_app(app)
@@ -80,7 +81,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_auth(app)
     # After auth: a signed-in browser's CSRF secret comes from its verified Clerk session
-    # (security.bind_csrf_secret), so the identity hook must run before Flask-WTF's check.
+    # (speedups.bind_csrf_secret), so the identity hook must run before Flask-WTF's check.
     extensions.csrf.init_app(app)
     gateway.init_app(app)
     init_sandbox(app)
@@ -106,7 +107,5 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_cli(app)
 
-    from webapp import performance
-
-    performance.init_app(app)
+    speedups.init_app(app)
     return app

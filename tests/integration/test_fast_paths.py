@@ -321,7 +321,7 @@ class TestIdlePing:
 
 class TestWorkerWarmUp:
     def test_a_new_worker_opens_its_connection_before_serving(self, app):
-        from webapp.performance import warm_worker
+        from webapp.speedups import warm_worker
 
         with app.app_context():
             engine = db.engine
@@ -333,7 +333,7 @@ class TestWorkerWarmUp:
     def test_a_database_that_is_down_does_not_stop_the_worker(self, tmp_path, capsys):
         from harness import make_app
 
-        from webapp.performance import warm_worker
+        from webapp.speedups import warm_worker
 
         unreachable = make_app("postgresql://postgres@127.0.0.1:1/none", tmp_path)
         warm_worker(unreachable)  # logs, does not raise
