@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import rows
+
+from tests.support.rows import rows
 
 ADMIN = "admin_1"
 
@@ -247,14 +248,15 @@ class TestSync:
 
 
 def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
-    from harness import Auth, _database_url, clean_database, make_app, migrate_once
+    from tests.support.auth import Auth
+    from tests.support.harness import backend_database_url, clean_database, make_app, migrate_once
 
-    app = make_app(_database_url(request, "postgres"), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
+    app = make_app(backend_database_url(request, "postgres"), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
     migrate_once(app)
     clean_database(app)
     client = app.test_client()
     eid = buy(app, client, Auth(app, client))
-    from harness import token_for
+    from tests.support.auth import set_session_cookie, token_for
 
     cookie = token_for(app, ADMIN, admin=True)
     barrier = threading.Barrier(4)
@@ -262,7 +264,7 @@ def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
 
     def submit():
         c = app.test_client()
-        c.set_cookie("__session", cookie, domain="localhost")
+        set_session_cookie(c, cookie)
         barrier.wait()
         r = c.post(
             f"/admin/enrollments/{eid}/refund",
@@ -286,7 +288,7 @@ def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
 
     def submit_own(i: int):
         c = app.test_client()
-        c.set_cookie("__session", cookie, domain="localhost")
+        set_session_cookie(c, cookie)
         barrier.wait()
         r = c.post(
             f"/admin/enrollments/{eid2}/refund", data={"amount": "", "reason": "tabs", "request_token": f"tab-{i}"}
