@@ -17,7 +17,7 @@ are fast. Figures are from bench/ (how to run it and the full history: bench/REA
 4. `DirectSelect` for the checkout page's one read. Buys: 1,160 -> 963 µs per page in
    process. Costs: skips SQLAlchemy's execution events (statement counts are taken at the
    driver); read-only, one row. Relies on: `Compiled.binds/params/positiontup`,
-   `TypeEngine.bind_processor/result_processor`, `DBAPIError.instance` — pinned by
+   `TypeEngine.dialect_impl` and its processors, `DBAPIError.instance` — pinned by
    tests/integration/test_speedups.py (same result as `Connection.execute`).
 5. Seen-users cache (`known_user`, `remember_user`, `attach_known`). Buys: no SQL and
    no ORM object for a returning user (the ORM user object was 0.3 ms per request).
@@ -151,13 +151,18 @@ class DirectSelect:
         prepared = self._compiled.get(key)
         if prepared is None:
             compiled = self.statement.compile(dialect=dialect)
-            binds = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+            binds = {
+                name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+            }
             prepared = (
                 str(compiled),
                 compiled.params,
                 {name: process for name, process in binds.items() if process is not None},
                 compiled.positiontup if compiled.positional else None,
-                [column.type.result_processor(dialect, None) for column in self.statement.selected_columns],
+                [
+                    column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for column in self.statement.selected_columns
+                ],
             )
             self._compiled[key] = prepared
         return prepared
