@@ -107,5 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_cli(app)
 
-    speedups.init_app(app)
+    from webapp.auth.tokens import verification_key
+
+    speedups.init_app(app, warm_steps=[verification_key])  # parses the session-token key before forking
     return app

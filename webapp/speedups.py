@@ -55,6 +55,7 @@ import os
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -69,10 +70,12 @@ URL_CACHE_SIZE = 4096
 SEEN_USERS_MAX = 10_000
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, warm_steps: Iterable[Callable[[Flask], object]] = ()) -> None:
     """Installs the per-request shortcuts; called last in the factory, once every blueprint
-    is registered."""
-    app.extensions["warm_up"] = lambda: warm_up(app)  # run by gunicorn.conf.py's when_ready
+    is registered. `warm_steps` are the app's own first-request work (parsing the token key)
+    for `warm_up` to do before forking."""
+    steps = tuple(warm_steps)
+    app.extensions["warm_up"] = lambda: warm_up(app, steps)  # run by gunicorn.conf.py's when_ready
     app.extensions["warm_worker"] = lambda: warm_worker(app)  # by its post_worker_init
     app.session_interface = _CookieSessions()
     _cache_template_urls(app)
@@ -350,18 +353,17 @@ def bind_csrf_secret(clerk_session_id: str) -> None:
 # -- worker start --------------------------------------------------------------------------
 
 
-def warm_up(app: Flask) -> None:
+def warm_up(app: Flask, steps: Iterable[Callable[[Flask], object]] = ()) -> None:
     """Does once in the gunicorn master, before forking, what every worker would redo on its
-    first requests: compiles every template, configures the mappers, parses the token key
-    and runs one request through the stack. No database work. Never run in tests."""
+    first requests: compiles every template, configures the mappers, runs the app's `steps`
+    and one request through the stack. No database work. Never run in tests."""
     from sqlalchemy.orm import configure_mappers
-
-    from webapp.auth.tokens import verification_key
 
     for name in app.jinja_env.list_templates(extensions=("html", "txt")):
         app.jinja_env.get_template(name)
     configure_mappers()
-    verification_key(app)
+    for step in steps:
+        step(app)
     with app.test_client() as client:
         client.get("/healthz")
 
