@@ -17,15 +17,15 @@ graceful_timeout = 30
 keepalive = 5
 # Recycling bounds memory creep from any leak, ours or a dependency's; worker memory is
 # flat under load (bench/ P4), and each recycle costs a fork, a new database connection and
-# cold caches (a p99 blip), so not more often than this.
+# cold caches, so not more often than this.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = 1000
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 # Workers are forked from a master that has already built the app: a recycled worker
-# (max_requests) costs a fork instead of importing and building the app again (about a
-# second of CPU each, several per minute under load), and workers share the code's memory.
-# Connection pools are dropped in each child after the fork (webapp/extensions.py).
+# (max_requests) costs a fork instead of importing and building the app again, and workers
+# share the code's memory. Connection pools are dropped in each child after the fork, and
+# the warm-up below is registered by the app (webapp/speedups.py).
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
 
 
@@ -48,8 +48,8 @@ def when_ready(server):
 
 def post_worker_init(worker):
     """In each new worker (first start or recycled), before it accepts a request: opens its
-    database connection, so no learner's request waits for PostgreSQL to start a backend
-    (a p99 spike at every recycle otherwise). Skipped for apps that register no warm-up."""
+    database connection, so no learner's request waits for PostgreSQL to start a backend.
+    Skipped for apps that register no warm-up."""
     warm = getattr(worker.wsgi, "extensions", {}).get("warm_worker")
     if callable(warm):
         warm()

@@ -261,8 +261,7 @@ def main() -> int:
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and below --large")
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    from harness import token_for
+    from tests.support.auth import token_for
 
     stem = f"bench_admin_list_{int(time.time())}_{os.getpid()}"
     sizes = {"small": args.small, "large": args.large}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # noqa: E402
+import environment  # noqa: E402
+import loadgen  # noqa: E402
 
 
 def per_request(call, n: int) -> tuple[float, float]:
@@ -42,15 +44,15 @@ def main() -> int:
     parser.add_argument("--cprofile", action="store_true", help="with --profile: cProfile, by own time")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    name = f"bench_{bench.secrets.token_hex(4)}"
+    name = f"bench_{secrets.token_hex(4)}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-inprocess-"))
-    database_url = bench.create_database(args.database_url, name)
+    database_url = environment.create_database(args.database_url, name)
     try:
-        env = bench.base_env(database_url, workdir, 1)
-        token = bench.prepare_database(env, database_url)
+        env = environment.base_env(database_url, workdir, 1)
+        token = environment.prepare_database(env, database_url)
         os.environ.clear()
         os.environ.update(env)
-        sys.path.insert(0, str(bench.ROOT))
+        sys.path.insert(0, str(environment.ROOT))
         import baseline_app
 
         from webapp import create_app
@@ -65,11 +67,11 @@ def main() -> int:
 
         def checkout():
             client.delete_cookie(session_cookie)  # like wrk, which sends only `__session`
-            response = client.get(f"/checkout/{bench.COURSE_SLUG}")
+            response = client.get(f"/checkout/{environment.COURSE_SLUG}")
             assert response.status_code == 200, response.status_code
 
         def webhook():
-            body, signature = bench.signed_event(next(counter), "ip_app")
+            body, signature = loadgen.signed_event(next(counter), "ip_app")
             response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": signature},
                                    content_type="application/json")  # fmt: skip
             assert response.status_code == 200, response.get_data(as_text=True)
@@ -78,7 +80,7 @@ def main() -> int:
             assert base.get("/page").status_code == 200
 
         def base_webhook():
-            body, signature = bench.signed_event(next(counter), "ip_base")
+            body, signature = loadgen.signed_event(next(counter), "ip_base")
             response = base.post("/webhook", data=body, headers={"Stripe-Signature": signature})
             assert response.status_code == 200
 
@@ -112,7 +114,7 @@ def main() -> int:
                 f"   ratio {base_wall / wall:.2f} / {base_cpu / cpu:.2f}"
             )
     finally:
-        bench.drop_database(args.database_url, name)
+        environment.drop_database(args.database_url, name)
     return 0
 
 

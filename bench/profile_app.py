@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import secrets
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # noqa: E402
+import environment  # noqa: E402
+import loadgen  # noqa: E402
 
 
 def summarise(collapsed: Path, top: int) -> None:
@@ -38,7 +40,10 @@ def summarise(collapsed: Path, top: int) -> None:
             name = (
                 frame.split(" (", 1)[0]
                 + " ("
-                + frame.split(" (", 1)[1].split(":")[0].replace(str(bench.ROOT) + "/", "").split("site-packages/")[-1]
+                + frame.split(" (", 1)[1]
+                .split(":")[0]
+                .replace(str(environment.ROOT) + "/", "")
+                .split("site-packages/")[-1]
                 + ")"
                 if " (" in frame
                 else frame
@@ -60,15 +65,17 @@ def main() -> int:
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL: CPU, not waits")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
-    py_spy = shutil.which("py-spy") or str(bench.BIN / "py-spy")
-    name = f"bench_{bench.secrets.token_hex(4)}"
+    py_spy = shutil.which("py-spy") or str(environment.BIN / "py-spy")
+    name = f"bench_{secrets.token_hex(4)}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    database_url = bench.create_database(args.database_url, name)
+    database_url = environment.create_database(args.database_url, name)
     server = None
     try:
-        env = bench.base_env(database_url, workdir, args.workers)
-        token = bench.prepare_database(env, database_url)
-        server = bench.start_gunicorn("app", ["wsgi:app"], {**env, "GUNICORN_MAX_REQUESTS": "0"}, workdir, "/healthz")
+        env = environment.base_env(database_url, workdir, args.workers)
+        token = environment.prepare_database(env, database_url)
+        server = environment.start_gunicorn(
+            "app", ["wsgi:app"], {**env, "GUNICORN_MAX_REQUESTS": "0"}, workdir, "/healthz"
+        )
         output = workdir / f"{args.target}.collapsed"
         spy = subprocess.Popen(  # noqa: S603
             [
@@ -93,15 +100,15 @@ def main() -> int:
         )
         time.sleep(1)
         if args.target == "checkout":
-            load = bench.wrk(
-                f"{server.base}/checkout/{bench.COURSE_SLUG}",
+            load = loadgen.wrk(
+                f"{server.base}/checkout/{environment.COURSE_SLUG}",
                 seconds=args.seconds,
                 connections=args.workers,
                 headers={"Cookie": f"__session={token}"},
             )
         else:
-            prepared = bench.signed_event_requests(f"127.0.0.1:{server.port}", "/webhooks/stripe", 30_000, "prof")
-            load = bench.blast(server.port, prepared, seconds=args.seconds, connections=args.workers)
+            prepared = loadgen.signed_event_requests(f"127.0.0.1:{server.port}", "/webhooks/stripe", 30_000, "prof")
+            load = loadgen.blast(server.port, prepared, seconds=args.seconds, connections=args.workers)
         print(f"{args.target}: {load.rps:.0f} req/s under py-spy (sampling slows it down)")
         spy.wait(timeout=args.seconds + 60)
         summarise(output, args.top)
@@ -111,7 +118,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
-        bench.drop_database(args.database_url, name)
+        environment.drop_database(args.database_url, name)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

@@ -8,14 +8,11 @@ cluster, else the PostgreSQL half is skipped — a failure when REQUIRE_POSTGRES
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 # The suite never talks to real Stripe or Clerk, whatever the developer's shell exports.
 for _name in list(os.environ):
@@ -31,7 +28,11 @@ for _name in list(os.environ):
     }:
         del os.environ[_name]
 
-from pg import PostgresUnavailable, TestDatabase  # noqa: E402
+# Imported after the clean-up above: they read the app's configuration.
+from tests.support.auth import Auth  # noqa: E402
+from tests.support.factories import make_paid_and_free  # noqa: E402
+from tests.support.harness import backend_database_url, clean_database, make_app, migrate_once  # noqa: E402
+from tests.support.pg import PostgresUnavailable, TestDatabase  # noqa: E402
 
 OUTPUT = ROOT / "test-output"
 
@@ -63,9 +64,6 @@ def sqlite_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("sqlite") / "app.db"
 
 
-from harness import Auth, _database_url, clean_database, make_app, migrate_once, token_for  # noqa: E402,F401
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request) -> str:
     return request.param
@@ -79,7 +77,7 @@ def app_config() -> dict:
 
 @pytest.fixture
 def app(request, backend, tmp_path, app_config):
-    app = make_app(_database_url(request, backend), tmp_path, **app_config)
+    app = make_app(backend_database_url(request, backend), tmp_path, **app_config)
     migrate_once(app)
     clean_database(app)
     yield app
@@ -93,7 +91,7 @@ def app(request, backend, tmp_path, app_config):
 @pytest.fixture
 def sqlite_app(request, tmp_path, app_config):
     """An app on SQLite only, for tests whose subject is not the database."""
-    app = make_app(_database_url(request, "sqlite"), tmp_path, **app_config)
+    app = make_app(backend_database_url(request, "sqlite"), tmp_path, **app_config)
     migrate_once(app)
     clean_database(app)
     yield app
@@ -112,3 +110,9 @@ def runner(app):
 @pytest.fixture
 def auth(app, client) -> Auth:
     return Auth(app, client)
+
+
+@pytest.fixture
+def shop(app) -> dict[str, str]:
+    """The two-course shop many modules start from: "paid" ($49.99) and "free" course ids."""
+    return make_paid_and_free(app)

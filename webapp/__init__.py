@@ -23,10 +23,11 @@ def create_app(config: dict | None = None) -> Flask:
         settings.update(config)
     # The sandbox's own URL is normalised where every sandbox engine is made (sandbox.store).
     settings["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(str(settings["SQLALCHEMY_DATABASE_URI"]))
-    if settings["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        # Most recently used connection first: the hot connections keep their prepared
-        # statements and are never idle long enough to be pinged; spare ones just idle.
-        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_use_lifo": True, **settings["SQLALCHEMY_ENGINE_OPTIONS"]}
+    from webapp import speedups
+
+    settings["SQLALCHEMY_ENGINE_OPTIONS"] = speedups.engine_options(
+        settings["SQLALCHEMY_DATABASE_URI"], settings["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
     problems = check_production(settings)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -47,14 +48,16 @@ def create_app(config: dict | None = None) -> Flask:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
-    from webapp import extensions, logging_setup, metrics, observability, security
+    from webapp import extensions, logging_setup, metrics, observability, security, sqlite_locking
 
     logging_setup.init_app(app)
     observability.init_app(app)
     security.init_app(app)
     metrics.init_app(app)
     extensions.db.init_app(app)
-    extensions.init_database(app)
+    with app.app_context():
+        sqlite_locking.serialize_transactions(extensions.db.engine)
+    speedups.init_engine(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.htmx.init_app(app)
     extensions.limiter.init_app(app)
@@ -80,7 +83,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_auth(app)
     # After auth: a signed-in browser's CSRF secret comes from its verified Clerk session
-    # (security.bind_csrf_secret), so the identity hook must run before Flask-WTF's check.
+    # (speedups.bind_csrf_secret), so the identity hook must run before Flask-WTF's check.
     extensions.csrf.init_app(app)
     gateway.init_app(app)
     init_sandbox(app)
@@ -106,7 +109,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     init_cli(app)
 
-    from webapp import performance
+    from webapp.auth.tokens import verification_key
 
-    performance.init_app(app)
+    speedups.init_app(app, warm_steps=[verification_key])  # parses the session-token key before forking
     return app

@@ -8,10 +8,7 @@ that follows the Pay form.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
-from flask import Flask, abort, current_app, request, session
+from flask import Flask, abort, request
 
 
 def _csp(app: Flask) -> str:
@@ -47,13 +44,10 @@ _NUL_IN_QUERY = (b"%00", b"\x00")  # the only spellings that decode to a NUL
 
 
 def reject_nul_bytes():
-    """A NUL in a URL or form field is never legitimate, and PostgreSQL refuses it mid-query.
-
-    Refusing it here, once, turns what would be a 500 on any lookup into a clear 400.
-    The webhook and the sandbox read their raw bodies themselves and are left alone. The
-    query string is only parsed when its raw bytes could hold a NUL, and only bodies that a
-    page view would read as a form are parsed.
-    """
+    """A NUL in a URL or form field is never legitimate, and PostgreSQL refuses it mid-query:
+    refused here, once, as a clear 400 instead of a 500 on any lookup. The webhook and the
+    sandbox read their raw bodies themselves and are left alone; the query string is parsed
+    only when its raw bytes could hold a NUL, and only bodies a page would read as a form."""
     path = request.path
     if path.startswith(("/webhooks/", "/_sandbox/", "/api/payments/webhooks/")):
         return None
@@ -68,35 +62,6 @@ def reject_nul_bytes():
     if _has_nul(fields):
         abort(400, "That request contained a character we can't accept.")
     return None
-
-
-def bind_csrf_secret(clerk_session_id: str) -> None:
-    """Gives a signed-in browser a CSRF secret derived from its Clerk session id.
-
-    Flask-WTF signs each form's token from a secret it keeps in the session cookie, and
-    checks a submitted token against that secret. Without this, a browser that has no
-    session cookie yet gets a random secret and a `Set-Cookie` on every page, and a secret
-    that outlives sign-out. Derived instead as HMAC(SECRET_KEY, Clerk session id), it is:
-
-    - unforgeable without the app's key, like the random one;
-    - tied to one sign-in: a new sign-in (or another user on the same browser) gets another
-      secret, and tokens issued before it stop validating;
-    - recomputed from the verified token on every request, so it never needs to be stored:
-      it is put in the session without marking it modified, and a page that only renders
-      forms writes no cookie. (If the session is saved for another reason, it carries the
-      same value.)
-
-    Flask-WTF's form tokens, their signing and their checking are unchanged. Signed-out
-    visitors keep Flask-WTF's random secret. Only page requests carry the session cookie;
-    the JSON API authenticates with a Bearer header and takes no CSRF token.
-    """
-    app_key = current_app.secret_key
-    app_key = app_key if isinstance(app_key, bytes) else app_key.encode()
-    secret = hmac.new(app_key, b"csrf-secret\x00" + clerk_session_id.encode(), hashlib.sha256).hexdigest()
-    key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")  # where Flask-WTF keeps its secret
-    current = session._get_current_object()
-    if current.get(key) != secret:
-        dict.__setitem__(current, key, secret)  # not `modified`: nothing to persist
 
 
 def init_app(app: Flask) -> None:
@@ -114,8 +79,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):
-        """Adds each header unless the view set its own (Werkzeug's `setdefault` raises and
-        catches a KeyError per missing header; one pass over the names is enough)."""
+        """Adds each header unless the view set its own (one pass over the names)."""
         headers = response.headers
         present = {name.lower() for name in headers.keys()}
         for name, value in always:

@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from harness import free_port
 from werkzeug.serving import make_server
+
+from tests.support.harness import free_port
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,10 +77,10 @@ def live_config(live_port) -> dict:
 
 @pytest.fixture
 def live_app(request, tmp_path, live_config, app_config):
-    from harness import _database_url, clean_database, make_app, migrate_once
+    from tests.support.harness import backend_database_url, clean_database, make_app, migrate_once
 
     backend = getattr(request, "param", "sqlite")
-    app = make_app(_database_url(request, backend), tmp_path, **{**live_config, **app_config})
+    app = make_app(backend_database_url(request, backend), tmp_path, **{**live_config, **app_config})
     migrate_once(app)
     clean_database(app)
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import shot, sign_in
+
+from tests.support.browser import shot, sign_in_with_form
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +18,7 @@ def app_config() -> dict:
 
 def buy(page, base_url: str, user_id: str, email: str, slug: str) -> None:
     page.context.clear_cookies()  # signed out, so the dev sign-in form is the only form
-    sign_in(page, base_url, user_id, email=email, next_path=f"/checkout/{slug}")
+    sign_in_with_form(page, base_url, user_id, email=email, next_path=f"/checkout/{slug}")
     page.get_by_role("button", name=re.compile("^Pay")).click()
     page.wait_for_url(re.compile(r".*/_sandbox/stripe/pay/cs_test_.*"))
     page.fill("#card_number", "4242 4242 4242 4242")
@@ -37,7 +38,7 @@ def test_admin_dashboard_then_partial_and_full_refund(live_app, live_server, pag
     buy(page, base, "learner_bob", "bob@example.test", "go-basics")
 
     page.context.clear_cookies()
-    sign_in(page, base, "admin_grace", email="grace@example.test", admin=True, next_path="/admin")
+    sign_in_with_form(page, base, "admin_grace", email="grace@example.test", admin=True, next_path="/admin")
     assert page.url.endswith("/admin")
     assert page.locator("svg.chart").count() == 3
     main = page.locator("main").inner_text()
@@ -80,7 +81,7 @@ def test_admin_dashboard_then_partial_and_full_refund(live_app, live_server, pag
 
 
 def test_learner_meets_403_on_admin_pages(live_app, live_server, page, output_dir):
-    sign_in(page, live_server.url, "learner_eve", email="eve@example.test")
+    sign_in_with_form(page, live_server.url, "learner_eve", email="eve@example.test")
     for path in ("/admin", "/admin/enrollments", "/admin/coupons", "/admin/payments", "/admin/events"):
         response = page.goto(live_server.url + path)
         assert response.status == 403, path
@@ -88,7 +89,9 @@ def test_learner_meets_403_on_admin_pages(live_app, live_server, page, output_di
 
 
 def test_admin_creates_edits_and_deactivates_a_coupon(live_app, live_server, page, output_dir):
-    sign_in(page, live_server.url, "admin_grace", email="grace@example.test", admin=True, next_path="/admin/coupons")
+    sign_in_with_form(
+        page, live_server.url, "admin_grace", email="grace@example.test", admin=True, next_path="/admin/coupons"
+    )
     page.fill("#code", "spring")
     page.select_option("#discount_type", "percentage")
     page.fill("#value", "150")

@@ -4,7 +4,8 @@ default and removes the first, in a real chromium; Stripe's side is checked afte
 from __future__ import annotations
 
 import pytest
-from browser_helpers import shot, sign_in
+
+from tests.support.browser import shot, sign_in_with_form
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +35,7 @@ def _add_card(page, number: str, expiry: str) -> None:
 
 
 def test_add_two_cards_make_one_default_remove_the_other(live_app, live_server, page, output_dir):
-    sign_in(
+    sign_in_with_form(
         page,
         live_server.url,
         "card_learner",

@@ -9,8 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import shot, sign_in
-from checkout_helpers import FAST_STRIPE, coupon_uses, enrollments, make_coupon, make_course, payment_sessions
+
+from tests.support.browser import shot, sign_in_with_form
+from tests.support.checkout import FAST_STRIPE
+from tests.support.factories import make_coupon, make_course
+from tests.support.rows import coupon_uses, enrollments, payment_sessions
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +33,7 @@ def store(live_app) -> None:
 
 
 def open_checkout(page, live_server, user_id: str, slug: str = SLUG) -> None:
-    sign_in(page, live_server.url, user_id, next_path=f"/checkout/{slug}")
+    sign_in_with_form(page, live_server.url, user_id, next_path=f"/checkout/{slug}")
     assert page.url.endswith(f"/checkout/{slug}")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from browser_helpers import shot, sign_in
 
+from tests.support.browser import shot, sign_in_with_form
 from webapp.services.seed import seed_demo_data
 
 pytestmark = pytest.mark.browser
@@ -15,7 +15,7 @@ def test_sign_in_and_see_the_catalog(live_app, live_server, page, output_dir):
         seed_demo_data()
     page.goto(live_server.url + "/")
     assert page.get_by_role("link", name="Sign in").is_visible()
-    sign_in(page, live_server.url, "browser_learner", email="ada@example.test", name="Ada Lovelace")
+    sign_in_with_form(page, live_server.url, "browser_learner", email="ada@example.test", name="Ada Lovelace")
     assert page.url.rstrip("/") == live_server.url
     header = page.locator("header").inner_text()
     assert "Ada Lovelace" in header and "Sign out" in header

@@ -11,8 +11,8 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from browser_helpers import shot, sign_in
 
+from tests.support.browser import shot, sign_in_with_form
 from webapp.extensions import db
 from webapp.models import AuditLog, Enrollment
 from webapp.services.courses import create_course
@@ -35,7 +35,7 @@ def _enrollments(app) -> int:
 def test_webhook_enrolls_before_the_success_page_loads(live_app, live_server, page, output_dir):
     with live_app.app_context():
         create_course(slug="hooked", title="Event-Driven Systems", price=3900, currency="usd")
-    sign_in(page, live_server.url, "browser_hook", email="hook@example.test", next_path="/checkout/hooked")
+    sign_in_with_form(page, live_server.url, "browser_hook", email="hook@example.test", next_path="/checkout/hooked")
     page.get_by_role("button", name="Pay $39.00").click()
     page.wait_for_url("**/_sandbox/stripe/pay/**")
     page.fill("#card_number", "4242 4242 4242 4242")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from checkout_helpers import FAST_STRIPE, buy, enrollments, make_paid_and_free, make_user, rows
 
+from tests.support.checkout import FAST_STRIPE, buy
+from tests.support.factories import make_user
+from tests.support.rows import enrollments, rows
 from webapp.models.enums import EnrollmentStatus
 
 SLUG = "python-payments"
@@ -18,11 +20,6 @@ SLUG = "python-payments"
 @pytest.fixture
 def app_config() -> dict:
     return dict(FAST_STRIPE)
-
-
-@pytest.fixture
-def shop(app) -> dict[str, str]:
-    return make_paid_and_free(app, SLUG)
 
 
 def html(response) -> str:
@@ -253,8 +250,7 @@ class TestEnrollDirect:
         assert len(enrollments(app)) == 1
 
     def test_paid_but_unconfirmed_session_is_fulfilled(self, app, client, auth, shop):
-        from checkout_helpers import pay, start_checkout
-
+        from tests.support.checkout import pay, start_checkout
         from webapp.services.enrollments import enroll_direct
 
         auth.sign_in("learner_1")
@@ -267,8 +263,7 @@ class TestEnrollDirect:
         assert len(enrollments(app)) == 1
 
     def test_open_or_foreign_sessions_are_refused(self, app, client, auth, shop):
-        from checkout_helpers import start_checkout
-
+        from tests.support.checkout import start_checkout
         from webapp.services.enrollments import PaymentRequired, enroll_direct
         from webapp.services.errors import NotFound, ValidationFailed
 

@@ -506,8 +506,7 @@ class TestCoupons:
     def test_a_coupon_is_never_created_without_its_audit_entry(self, sqlite_app):
         """The coupon and its "coupon.created" entry commit together: if the entry cannot be
         written (a trigger refuses it here), no coupon exists either."""
-        from harness import Auth
-
+        from tests.support.auth import Auth
         from webapp.extensions import db
 
         client = sqlite_app.test_client()
@@ -679,8 +678,7 @@ def test_unticking_active_on_the_edit_form_deactivates(app, client, auth):
 def test_the_email_search_can_use_the_trigram_index(postgres_database, tmp_path):
     """The query the admin list builds for a search matches the index's expression, so
     PostgreSQL can answer it without scanning every user (bench/admin_list.py, P3)."""
-    from harness import make_app, migrate_once
-
+    from tests.support.harness import make_app, migrate_once
     from webapp.extensions import db
     from webapp.services import admin_reports
 

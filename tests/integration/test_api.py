@@ -8,16 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from checkout_helpers import (
-    FAST_STRIPE,
-    cs_id_of,
-    enrollments,
-    make_coupon,
-    make_paid_and_free,
-    pay,
-    payment_sessions,
-)
 
+from tests.support.checkout import FAST_STRIPE, cs_id_of, pay
+from tests.support.factories import make_coupon
+from tests.support.rows import enrollments, payment_sessions
 from webapp.web.api import ROUTES
 
 SLUG = "python-payments"
@@ -45,11 +39,6 @@ SESSION_FIELDS = {
 @pytest.fixture
 def app_config() -> dict:
     return dict(FAST_STRIPE)
-
-
-@pytest.fixture
-def shop(app) -> dict[str, str]:
-    return make_paid_and_free(app, SLUG)
 
 
 @pytest.fixture

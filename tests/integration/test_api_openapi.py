@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from checkout_helpers import FAST_STRIPE, make_coupon, make_course
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -21,6 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.support.checkout import FAST_STRIPE
+from tests.support.factories import make_coupon, make_course
 from webapp.web.api import ROUTES
 from webapp.web.api_schemas import CreatePaymentSession
 

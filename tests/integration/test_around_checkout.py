@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import signed_headers
-from harness import Auth, make_app
-from local_servers import HttpSink, SmtpSink
 
+from tests.support.auth import Auth
+from tests.support.harness import make_app
+from tests.support.local_servers import HttpSink, SmtpSink
+from tests.support.webhooks import signed_headers
 from webapp.extensions import db
 from webapp.models import OutboxEmail
 from webapp.services.courses import create_course

@@ -6,10 +6,10 @@ import base64
 import json
 import time
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.support.auth import signed_jwt
 from webapp.auth.tokens import DEV_ISSUER, issue_dev_token, verify_session_token
 
 
@@ -32,7 +32,7 @@ def _claims(app, **changes):
 def _sign(app, claims, key=None, alg="RS256"):
     from webapp.auth.tokens import _dev_key
 
-    return jwt.encode(claims, key or _dev_key(app), algorithm=alg)
+    return signed_jwt(claims, key or _dev_key(app), algorithm=alg)
 
 
 @pytest.fixture

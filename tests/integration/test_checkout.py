@@ -12,28 +12,21 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
-from checkout_helpers import (
+
+from tests.support.auth import sign_in
+from tests.support.checkout import (
     CARD_DECLINED,
     FAST_STRIPE,
-    audit_actions,
     buy,
-    coupon_uses,
     cs_id_of,
-    enrollments,
     main_attrs,
-    make_coupon,
-    make_course,
-    make_user,
     pay,
-    payment_sessions,
-    rows,
-    sign_in_as,
     start_checkout,
     stripe_session,
     stripe_sessions,
-    update_row,
 )
-
+from tests.support.factories import make_coupon, make_course, make_user
+from tests.support.rows import audit_actions, coupon_uses, enrollments, payment_sessions, rows, update_row
 from webapp.sandbox import clear_faults, inject_faults, settle_session
 
 SLUG = "python-payments"
@@ -169,7 +162,7 @@ class TestCouponPartial:
         assert "maximum number of times" in body
         # Another learner is not affected by this learner's hold.
 
-        sign_in_as(app, client, "learner_2")
+        sign_in(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "ONCEEACH"))
 
     @pytest.mark.parametrize("typed", ["  welcome10  ", "Welcome10", "\twElCoMe10\n"])
@@ -318,7 +311,7 @@ class TestStartCheckout:
         # The superseded checkout no longer holds the only use of the coupon.
         make_user(app, "learner_2")
 
-        sign_in_as(app, client, "learner_2")
+        sign_in(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "WELCOME10"))
 
     def test_already_enrolled_is_refused_without_calling_stripe(self, app, client, shop, learner):
@@ -543,7 +536,7 @@ class TestCancelAndExpiry:
         assert client.get(back.headers["Location"]).status_code == 200
 
         make_user(app, "learner_2")
-        sign_in_as(app, client, "learner_2")
+        sign_in(app, client, "learner_2")
         assert 'data-testid="total">$44.99' in html(apply_coupon(client, "ONLYONE"))
 
     def test_cancel_page_after_paying_in_another_tab_keeps_the_enrollment(self, app, client, shop, learner):

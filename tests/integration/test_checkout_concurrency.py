@@ -14,22 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from checkout_helpers import (
-    FAST_STRIPE,
-    coupon_uses,
-    cs_id_of,
-    enrollments,
-    main_attrs,
-    make_coupon,
-    make_course,
-    make_user,
-    pay,
-    payment_sessions,
-    rows,
-    session_token,
-    start_checkout,
-    stripe_sessions,
-)
+
+from tests.support.auth import set_session_cookie, token_for
+from tests.support.checkout import FAST_STRIPE, cs_id_of, main_attrs, pay, start_checkout, stripe_sessions
+from tests.support.factories import make_coupon, make_course, make_user
+from tests.support.rows import coupon_uses, enrollments, payment_sessions, rows
 
 SLUG = "python-payments"
 
@@ -160,11 +149,11 @@ def test_parallel_success_page_loads_make_one_enrollment(app, client, auth):
     started = start_checkout(client, SLUG, "WELCOME10")
     paid = pay(client, started.headers["Location"])
     success_url = paid.headers["Location"]
-    token = session_token(app, "buyer")
+    token = token_for(app, "buyer")
 
     def load(i: int) -> tuple[int, str | None]:
         browser = app.test_client()
-        browser.set_cookie("__session", token, domain="localhost")
+        set_session_cookie(browser, token)
         page = browser.get(success_url)
         return page.status_code, main_attrs(page.get_data(as_text=True)).get("data-enrollment-id")
 

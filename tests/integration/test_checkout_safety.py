@@ -5,21 +5,11 @@ payments on closed sessions, the 24 h TTL stays under Stripe's limit, the custom
 from __future__ import annotations
 
 import pytest
-from checkout_helpers import (
-    FAST_STRIPE,
-    cs_id_of,
-    enrollments,
-    make_coupon,
-    make_course,
-    pay,
-    payment_sessions,
-    rows,
-    sign_in_as,
-    start_checkout,
-    stripe_session,
-    update_row,
-)
 
+from tests.support.auth import sign_in
+from tests.support.checkout import FAST_STRIPE, cs_id_of, pay, start_checkout, stripe_session
+from tests.support.factories import make_coupon, make_course
+from tests.support.rows import enrollments, payment_sessions, rows, update_row
 from webapp.extensions import db
 
 SLUG = "safety-course"
@@ -47,17 +37,17 @@ def _bank_transfer(client) -> str:
 class TestSettlingPayments:
     def test_a_processing_payment_holds_its_coupon_use(self, app, client, course_id):
         make_coupon(app, "ONCE", value="10", max_uses=1)
-        sign_in_as(app, client, "alice")
+        sign_in(app, client, "alice")
         _bank_transfer(client)
         assert [s.status for s in payment_sessions(app)] == ["PROCESSING"]
         other = app.test_client()
-        sign_in_as(app, other, "bob")
+        sign_in(app, other, "bob")
         refused = other.post(f"/checkout/{SLUG}/coupon", data={"code": "ONCE"}, headers={"HX-Request": "true"})
         assert 'data-reason="used_up"' in refused.get_data(as_text=True)
 
     def test_a_processing_payment_blocks_a_second_purchase(self, app, client, course_id):
         make_coupon(app, "ONCE", value="10", max_uses=5)
-        sign_in_as(app, client, "alice")
+        sign_in(app, client, "alice")
         _bank_transfer(client)
         again = start_checkout(client, SLUG, "")
         assert again.status_code == 303 and again.headers["Location"].endswith(f"/checkout/{SLUG}")
@@ -68,7 +58,7 @@ class TestSettlingPayments:
 
 class TestReuse:
     def test_an_open_checkout_is_not_reused_after_a_price_change(self, app, client, course_id):
-        sign_in_as(app, client, "learner")
+        sign_in(app, client, "learner")
         first = start_checkout(client, SLUG)
         update_row(app, "Course", course_id, price=2000)
         second = start_checkout(client, SLUG)
@@ -83,7 +73,7 @@ class TestSupersede:
         from webapp.sandbox import clear_faults, inject_faults
 
         make_coupon(app, "TENOFF", value="10")
-        sign_in_as(app, client, "learner")
+        sign_in(app, client, "learner")
         first = start_checkout(client, SLUG)
         inject_faults(app, 20, "500")
         second = start_checkout(client, SLUG, "TENOFF")
@@ -94,7 +84,7 @@ class TestSupersede:
         assert stripe_session(app, cs_id_of(first.headers["Location"])).status == "open"
 
     def test_reconcile_fulfils_a_payment_made_on_a_closed_session(self, app, client, runner, course_id):
-        sign_in_as(app, client, "learner")
+        sign_in(app, client, "learner")
         started = start_checkout(client, SLUG)
         cs_id = cs_id_of(started.headers["Location"])
         pay(client, started.headers["Location"])
@@ -109,7 +99,7 @@ class TestSupersede:
 class TestLimits:
     def test_a_24_hour_ttl_stays_inside_stripes_limit(self, app, client, course_id):
         app.config["CHECKOUT_SESSION_TTL_MINUTES"] = 1440
-        sign_in_as(app, client, "learner")
+        sign_in(app, client, "learner")
         started = start_checkout(client, SLUG)
         assert started.status_code == 303
         session = payment_sessions(app)[0]
@@ -118,7 +108,7 @@ class TestLimits:
     def test_the_stripe_customer_survives_a_failed_checkout(self, app, client, course_id):
         from webapp.sandbox import clear_faults, inject_faults
 
-        sign_in_as(app, client, "learner")
+        sign_in(app, client, "learner")
         client.get("/")
         with app.app_context():
             from webapp.payments.gateway import get_gateway
@@ -141,9 +131,9 @@ class TestLimits:
 
 class TestDuplicatePayment:
     def test_a_second_payment_is_refunded_on_its_own_and_access_stays(self, app, client, runner, course_id):
-        from harness import Auth
+        from tests.support.auth import Auth
 
-        sign_in_as(app, client, "twice")
+        sign_in(app, client, "twice")
         first = start_checkout(client, SLUG)
         pay(client, first.headers["Location"])
         first_row = payment_sessions(app)[0]

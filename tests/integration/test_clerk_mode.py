@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.auth import signed_jwt
 
 ISSUER = "https://clerk.example.test"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -39,7 +40,7 @@ def clerk_token(user_id="user_clerk", *, expires_in=60, role=None):
     }
     if role:
         claims["metadata"] = {"role": role}
-    return jwt.encode(claims, KEY, algorithm="RS256")
+    return signed_jwt(claims, KEY)
 
 
 def test_a_clerk_token_signs_the_learner_in(sqlite_app):

@@ -10,8 +10,8 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from harness import Auth
 
+from tests.support.auth import Auth
 from webapp.extensions import db
 
 EXEMPT_PREFIXES = ("/api/", "/webhooks/", "/_sandbox/")

@@ -12,8 +12,10 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import FAST_STRIPE, make_course, make_user, signed_headers
 
+from tests.support.checkout import FAST_STRIPE
+from tests.support.factories import make_course, make_user
+from tests.support.webhooks import signed_headers
 from webapp.extensions import db
 
 
@@ -84,16 +86,14 @@ class TestTemplateUrls:
 
 class TestRateLimitFilter:
     def test_the_limiter_middleware_is_dropped_when_no_default_limit_exists(self, tmp_path, sqlite_path):
-        from harness import make_app
-
+        from tests.support.harness import make_app
         from webapp.extensions import limiter
 
         app = make_app(f"sqlite:///{sqlite_path}", tmp_path, RATELIMIT_ENABLED=True, **FAST_STRIPE)
         assert limiter._check_request_limit not in app.before_request_funcs[None]
 
     def test_a_default_limit_keeps_the_middleware(self, tmp_path, sqlite_path):
-        from harness import make_app
-
+        from tests.support.harness import make_app
         from webapp.extensions import limiter
 
         app = make_app(
@@ -109,7 +109,8 @@ class TestRateLimitFilter:
             limiter.limit_manager.set_default_limits([])  # the module-level Limiter outlives this app
 
     def test_a_limited_endpoint_is_still_limited(self, tmp_path, sqlite_path):
-        from harness import Auth, make_app, migrate_once
+        from tests.support.auth import Auth
+        from tests.support.harness import make_app, migrate_once
 
         app = make_app(f"sqlite:///{sqlite_path}", tmp_path, RATELIMIT_ENABLED=True, **FAST_STRIPE)
         migrate_once(app)
@@ -138,7 +139,7 @@ class TestAutocommitRead:
             assert db.session.get(User, "read_learner").name != "Not committed"
 
     def test_the_page_is_one_statement(self, app, client, auth):
-        from harness import driver_statements
+        from tests.support.harness import driver_statements
 
         make_course(app, "one-query", price=1000)
         make_user(app, "one_query_learner")
@@ -236,7 +237,7 @@ class TestIdlePing:
 
     @pytest.fixture
     def pg_app(self, postgres_database, tmp_path):
-        from harness import clean_database, make_app, migrate_once
+        from tests.support.harness import clean_database, make_app, migrate_once
 
         def build(**overrides):
             app = make_app(postgres_database.url, tmp_path, **FAST_STRIPE, **overrides)
@@ -271,7 +272,7 @@ class TestIdlePing:
     def test_a_pinged_connection_serves_the_autocommit_read(self, pg_app, tmp_path):
         """The ping must leave no transaction open: the checkout page then switches the same
         connection to autocommit, which a driver refuses inside a transaction."""
-        from harness import Auth
+        from tests.support.auth import Auth
 
         app = pg_app(DATABASE_PING_IDLE_SECONDS=0.0)  # every checkout is pinged
         make_course(app, "pinged-read", price=1000)
@@ -292,7 +293,7 @@ class TestIdlePing:
 
     def test_the_checkout_page_read_fails_once_then_the_pool_recovers(self, pg_app):
         """DirectSelect: a dead connection is a 503 (SQLAlchemy's error), then invalidated."""
-        from harness import Auth
+        from tests.support.auth import Auth
 
         app = pg_app(DATABASE_PING_IDLE_SECONDS=3600.0)
         make_course(app, "dead-read", price=1000)
@@ -321,7 +322,7 @@ class TestIdlePing:
 
 class TestWorkerWarmUp:
     def test_a_new_worker_opens_its_connection_before_serving(self, app):
-        from webapp.performance import warm_worker
+        from webapp.speedups import warm_worker
 
         with app.app_context():
             engine = db.engine
@@ -331,9 +332,8 @@ class TestWorkerWarmUp:
         assert engine.pool.checkedin() == 1
 
     def test_a_database_that_is_down_does_not_stop_the_worker(self, tmp_path, capsys):
-        from harness import make_app
-
-        from webapp.performance import warm_worker
+        from tests.support.harness import make_app
+        from webapp.speedups import warm_worker
 
         unreachable = make_app("postgresql://postgres@127.0.0.1:1/none", tmp_path)
         warm_worker(unreachable)  # logs, does not raise

@@ -10,20 +10,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from checkout_helpers import (
-    FAST_STRIPE,
-    audit_actions,
-    coupon_uses,
-    cs_id_of,
-    enrollments,
-    make_coupon,
-    make_course,
-    pay,
-    payment_sessions,
-    start_checkout,
-    update_row,
-)
 
+from tests.support.checkout import FAST_STRIPE, cs_id_of, pay, start_checkout
+from tests.support.factories import make_coupon, make_course
+from tests.support.rows import audit_actions, coupon_uses, enrollments, payment_sessions, update_row
 from webapp.sandbox import settle_session
 
 SLUG = "python-payments"

@@ -15,7 +15,7 @@ from webapp.extensions import db
 # trigram index there (it is compared on PostgreSQL); that notice is expected.
 @pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
 def test_upgrade_matches_models_and_downgrades_cleanly(request, backend, tmp_path):
-    from harness import make_app
+    from tests.support.harness import make_app
 
     if backend == "postgres":
         url = request.getfixturevalue("postgres_database").new_database("mig")

@@ -11,8 +11,7 @@ import pytest
 def test_json_log_line_per_request_with_request_id_and_user(sqlite_app):
     import io
 
-    from harness import Auth
-
+    from tests.support.auth import Auth
     from webapp.logging_setup import JsonFormatter
 
     stream = io.StringIO()
@@ -50,7 +49,7 @@ def test_secrets_are_redacted_from_structured_fields():
 
 
 def test_metrics_are_off_by_default(tmp_path):
-    from harness import make_app
+    from tests.support.harness import make_app
 
     app = make_app(f"sqlite:///{tmp_path / 'm.db'}", tmp_path)
     assert app.test_client().get("/metrics").status_code == 404

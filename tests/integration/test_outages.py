@@ -8,9 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import signed_headers
-from tcp_proxy import TcpProxy
 
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.webhooks import signed_headers
 from webapp.extensions import db
 from webapp.models import PaymentSession, StripeEvent
 from webapp.services.courses import create_course
@@ -19,7 +19,7 @@ from webapp.services.courses import create_course
 @pytest.fixture
 def proxied_app(request, tmp_path):
     """An app whose PostgreSQL connections go through a proxy the test can cut."""
-    from harness import clean_database, make_app, migrate_once
+    from tests.support.harness import clean_database, make_app, migrate_once
 
     database = request.getfixturevalue("postgres_database")
     parts = urlsplit(database.url)
@@ -39,7 +39,7 @@ def proxied_app(request, tmp_path):
 
 
 def test_database_outage_gives_503_then_recovers_without_restart(proxied_app):
-    from harness import Auth
+    from tests.support.auth import Auth
 
     app, proxy = proxied_app
     client = app.test_client()

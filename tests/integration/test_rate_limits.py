@@ -27,7 +27,7 @@ def _coupon(client):
 
 
 def test_coupon_validation_is_limited_per_user_with_retry_after(limited):
-    from harness import Auth
+    from tests.support.auth import Auth
 
     client = limited.test_client()
     Auth(limited, client).sign_in("greedy")
@@ -61,7 +61,8 @@ def test_webhook_is_never_limited(limited):
 
 @pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL not set (CI sets it)")
 def test_limits_are_shared_through_redis_across_processes(tmp_path):
-    from harness import Auth, clean_database, make_app, migrate_once
+    from tests.support.auth import Auth
+    from tests.support.harness import clean_database, make_app, migrate_once
 
     prefix = uuid.uuid4().hex
     config = {
@@ -86,7 +87,7 @@ def test_limits_are_shared_through_redis_across_processes(tmp_path):
 
 
 def test_api_coupon_validation_is_limited_with_json_429(limited):
-    from harness import Auth
+    from tests.support.auth import Auth
 
     with limited.app_context():
         from webapp.services.catalog import get_published_course

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import rows
+
+from tests.support.rows import rows
 
 ADMIN = "admin_1"
 
@@ -246,16 +247,24 @@ class TestSync:
         assert rows(app, "Refund") == [] and rows(app, "AuditLog") == []
 
 
+<<<<<<< HEAD
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_four_concurrent_submits_make_one_refund(request, tmp_path, backend):
     from harness import Auth, _database_url, clean_database, make_app, migrate_once
 
     app = make_app(_database_url(request, backend), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
+=======
+def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
+    from tests.support.auth import Auth
+    from tests.support.harness import backend_database_url, clean_database, make_app, migrate_once
+
+    app = make_app(backend_database_url(request, "postgres"), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
+>>>>>>> h4
     migrate_once(app)
     clean_database(app)
     client = app.test_client()
     eid = buy(app, client, Auth(app, client))
-    from harness import token_for
+    from tests.support.auth import set_session_cookie, token_for
 
     cookie = token_for(app, ADMIN, admin=True)
     barrier = threading.Barrier(4)
@@ -263,7 +272,7 @@ def test_four_concurrent_submits_make_one_refund(request, tmp_path, backend):
 
     def submit():
         c = app.test_client()
-        c.set_cookie("__session", cookie, domain="localhost")
+        set_session_cookie(c, cookie)
         barrier.wait()
         r = c.post(
             f"/admin/enrollments/{eid}/refund",
@@ -287,7 +296,7 @@ def test_four_concurrent_submits_make_one_refund(request, tmp_path, backend):
 
     def submit_own(i: int):
         c = app.test_client()
-        c.set_cookie("__session", cookie, domain="localhost")
+        set_session_cookie(c, cookie)
         barrier.wait()
         r = c.post(
             f"/admin/enrollments/{eid2}/refund", data={"amount": "", "reason": "tabs", "request_token": f"tab-{i}"}

@@ -12,8 +12,10 @@ import threading
 import time
 
 import pytest
-from checkout_helpers import CARD_OK, FAST_STRIPE, cs_id_of, make_course, make_user, payment_sessions, rows
 
+from tests.support.checkout import CARD_OK, FAST_STRIPE, cs_id_of
+from tests.support.factories import make_course, make_user
+from tests.support.rows import payment_sessions, rows
 from webapp.sandbox import clear_faults, inject_faults
 
 MASTERCARD = "5555 5555 5555 4444"

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy as sa
-from checkout_helpers import signed_headers
-from harness import free_port
+
+from tests.support.harness import free_port
+from tests.support.webhooks import signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_scale_out"

@@ -19,7 +19,7 @@ def test_every_page_carries_the_headers(sqlite_app, path):
 
 
 def test_clerk_origin_only_when_clerk_is_configured(tmp_path):
-    from harness import make_app
+    from tests.support.harness import make_app
 
     plain = make_app(f"sqlite:///{tmp_path / 'a.db'}", tmp_path)
     assert "clerk" not in plain.test_client().get("/healthz").headers.get("Content-Security-Policy", "")

@@ -11,7 +11,9 @@ same number both times: a count that grows with the data is an N+1.
 from __future__ import annotations
 
 import pytest
-from checkout_helpers import FAST_STRIPE, buy, make_coupon, make_course, make_user
+
+from tests.support.checkout import FAST_STRIPE, buy
+from tests.support.factories import make_coupon, make_course, make_user
 
 MAX_STATEMENTS = 6
 LEARNER = "counted_learner"
@@ -64,7 +66,7 @@ def learner_pages(world: dict[str, str]) -> dict[str, tuple[str, str, dict]]:
 
 
 def count_pages(app, client, world) -> dict[str, int]:
-    from harness import driver_statements
+    from tests.support.harness import driver_statements
 
     counts = {}
     for name, (method, path, kwargs) in learner_pages(world).items():
@@ -78,8 +80,7 @@ def count_pages(app, client, world) -> dict[str, int]:
 
 @pytest.fixture
 def counts_by_size(app, client, auth) -> dict[str, dict[str, int]]:
-    from harness import clean_database
-
+    from tests.support.harness import clean_database
     from webapp.services.users import forget_users
 
     found = {}

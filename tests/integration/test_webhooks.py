@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from checkout_helpers import WEBHOOK_SECRET, signed_headers, stripe_signature
 
+from tests.support.webhooks import WEBHOOK_SECRET, signed_headers, stripe_signature
 from webapp.extensions import db
 from webapp.models import AuditLog, Coupon, Enrollment, PaymentSession, StripeEvent
 from webapp.services.coupons import create_coupon

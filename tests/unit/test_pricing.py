@@ -146,6 +146,18 @@ class TestDiscountFor:
             discount_for(price, "usd", percent("10"))  # type: ignore[arg-type]
 
 
+class TestMalformedCurrency:
+    @pytest.mark.parametrize("currency", ["", "us", "usdx", "u$d"])
+    def test_a_malformed_course_currency_is_a_bug_not_a_pricing_outcome(self, currency: str) -> None:
+        for compute in (
+            lambda: discount_for(4999, currency, percent("10")),
+            lambda: price_breakdown(4999, currency, None),
+        ):
+            with pytest.raises(ValueError) as info:
+                compute()
+            assert not isinstance(info.value, PricingError)
+
+
 class TestPriceBreakdown:
     @pytest.mark.parametrize(
         ("price", "currency", "terms", "expected"),

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, url_for
 
 from webapp.auth.tokens import verify_session_token
-from webapp.security import bind_csrf_secret
 from webapp.services import users
+from webapp.speedups import bind_csrf_secret
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from .sandbox_helpers import Receiver, build_app
+from tests.support.sandbox import Receiver, build_app
 
 
 @pytest.fixture(scope="session")

@@ -135,7 +135,7 @@ def test_faults_armed_by_another_process_apply_here(sbx_app, gateway, tmp_path):
 
 
 def test_cli_refuses_when_real_stripe_is_configured(sandbox_url, tmp_path):
-    from .sandbox_helpers import build_app
+    from tests.support.sandbox import build_app
 
     app = build_app(sandbox_url, tmp_path, STRIPE_SECRET_KEY="sk_test_realstripe")
     assert "stripe_sandbox" not in app.extensions

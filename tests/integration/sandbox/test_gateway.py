@@ -7,6 +7,7 @@ import time
 import pytest
 import stripe
 
+from tests.support.sandbox import new_checkout, pay
 from webapp.payments.gateway import (
     CheckoutSession,
     Gateway,
@@ -17,8 +18,6 @@ from webapp.payments.gateway import (
     SandboxHTTPClient,
 )
 from webapp.sandbox import get_sandbox
-
-from .sandbox_helpers import new_checkout, pay
 
 
 class TestCheckoutSessions:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.sandbox import new_checkout, pay
 from webapp.sandbox import backdate_session, get_sandbox, settle_session
-
-from .sandbox_helpers import new_checkout, pay
 
 
 def _event_types_for(app, object_id: str) -> list[str]:

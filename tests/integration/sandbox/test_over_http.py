@@ -11,11 +11,10 @@ import pytest
 import requests
 import stripe
 
+from tests.support.sandbox import WEBHOOK_SECRET, build_app, new_checkout
 from webapp.payments.gateway import StripeUnavailable
 from webapp.sandbox import inject_faults, wait_for_deliveries
 from webapp.sandbox.standalone import create_standalone_app
-
-from .sandbox_helpers import WEBHOOK_SECRET, build_app, new_checkout
 
 
 def _pay_over_http(url: str, card: str = "4242424242424242") -> requests.Response:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import stripe
 
+from tests.support.sandbox import new_checkout, pay
 from webapp.payments.gateway import PaymentRejected
 from webapp.sandbox import get_sandbox
-
-from .sandbox_helpers import new_checkout, pay
 
 
 def _paid_intent(gateway, client, amount: int = 2000) -> str:

@@ -8,10 +8,9 @@ import time
 import pytest
 import stripe
 
+from tests.support.sandbox import WEBHOOK_SECRET, build_app, new_checkout, pay
 from webapp.payments.gateway import WebhookSignatureError
 from webapp.sandbox import get_sandbox, sign_payload, wait_for_deliveries
-
-from .sandbox_helpers import WEBHOOK_SECRET, build_app, new_checkout, pay
 
 
 @pytest.fixture

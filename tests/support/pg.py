@@ -15,8 +15,8 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from harness import free_port
 
+from tests.support.harness import free_port
 from webapp.config import sqlalchemy_url
 
 

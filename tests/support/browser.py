@@ -1,4 +1,4 @@
-"""Helpers for browser tests (importable from any test module)."""
+"""Helpers for browser tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def shot(page, output_dir: Path, name: str) -> Path:
     return path
 
 
-def sign_in(
+def sign_in_with_form(
     page,
     base_url: str,
     user_id: str,
@@ -21,6 +21,7 @@ def sign_in(
     admin: bool = False,
     next_path: str = "/",
 ) -> None:
+    """Signs the browser in through the dev sign-in form, as a learner would."""
     page.goto(f"{base_url}/dev/sign-in?next={next_path}")
     page.fill("#user_id", user_id)
     if email:

@@ -6,7 +6,7 @@ import select
 import socket
 import threading
 
-from harness import free_port
+from tests.support.harness import free_port
 
 
 class TcpProxy:

@@ -1,4 +1,4 @@
-"""Helpers shared by the sandbox tests (a module of its own so tests can import it)."""
+"""Helpers shared by the gateway and sandbox tests: their app, a checkout session, a receiver."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""App construction for tests, importable from any test module or conftest (as `harness`)."""
+"""App construction for tests: build, migrate and clean an app on SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 _migrated: set[str] = set()
 
@@ -23,7 +23,8 @@ def free_port() -> int:
     return port
 
 
-def _database_url(request, backend: str) -> str:
+def backend_database_url(request, backend: str) -> str:
+    """The test database URL for `backend` ("sqlite" or "postgres"), from the session fixtures."""
     if backend == "postgres":
         return request.getfixturevalue("postgres_database").url
     return f"sqlite:///{request.getfixturevalue('sqlite_path')}"
@@ -78,28 +79,6 @@ def clean_database(app) -> None:
                 db.session.execute(table.delete())
         db.session.commit()
         db.session.remove()
-
-
-def token_for(app, user_id: str, *, admin: bool = False, email: str | None = None, name: str | None = None) -> str:
-    from webapp.auth.tokens import issue_dev_token
-
-    return issue_dev_token(app, user_id, email=email or f"{user_id}@example.test", name=name, admin=admin)
-
-
-class Auth:
-    """Signs a test client in as a user by setting the `__session` cookie (a real dev token)."""
-
-    def __init__(self, app, client):
-        self.app = app
-        self.client = client
-
-    def sign_in(self, user_id: str = "learner_1", *, admin: bool = False, email: str | None = None) -> str:
-        token = token_for(self.app, user_id, admin=admin, email=email)
-        self.client.set_cookie("__session", token, domain="localhost")
-        return token
-
-    def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token_for(self.app, user_id, admin=admin)}"}
 
 
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")

@@ -1,0 +1,169 @@
+"""Pins for webapp/speedups.py: what each shortcut relies on in a dependency, and that its
+result equals the slow path's. A dependency upgrade that changes what a shortcut relies on
+fails here, rather than silently making the shortcut wrong or a no-op."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms import ValidationError
+
+from tests.support.factories import make_course
+from webapp import speedups
+from webapp.extensions import db
+
+
+class TestLimiterHook:
+    """Relies on the PRIVATE `Limiter._check_request_limit`."""
+
+    def test_the_private_hook_exists_with_its_signature(self):
+        parameters = inspect.signature(Limiter._check_request_limit).parameters
+        assert list(parameters) == ["self", "callable_name", "in_middleware"]
+        assert parameters["callable_name"].default is None
+        assert parameters["in_middleware"].default is True
+
+    def test_it_is_the_before_request_hook_init_app_registers(self):
+        app = Flask(__name__)
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        limiter = Limiter(key_func=get_remote_address)
+        limiter.init_app(app)
+        assert speedups.limiter_hook(limiter) in app.before_request_funcs[None]
+
+    def test_without_the_hook_decorated_views_are_limited_as_with_it(self):
+        def build(drop_hook: bool) -> Flask:
+            app = Flask(__name__)
+            app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+            limiter = Limiter(key_func=get_remote_address)
+            limiter.init_app(app)
+
+            @app.get("/limited")
+            @limiter.limit("2 per minute")
+            def limited():
+                return "ok"
+
+            @app.get("/free")
+            def free():
+                return "ok"
+
+            if drop_hook:
+                app.before_request_funcs[None].remove(speedups.limiter_hook(limiter))
+            return app
+
+        def codes(app: Flask) -> list[int]:
+            client = app.test_client()
+            return [client.get("/limited").status_code for _ in range(3)] + [client.get("/free").status_code]
+
+        assert codes(build(drop_hook=True)) == codes(build(drop_hook=False)) == [200, 200, 429, 200]
+
+
+class TestDirectSelect:
+    """Relies on SQLAlchemy's compiled-statement attributes and type processors."""
+
+    def test_the_compiler_attributes_it_reads_exist(self, app):
+        statement = sa.select(sa.literal_column("1")).where(sa.bindparam("x", type_=sa.Integer) == 1)
+        with app.app_context():
+            compiled = statement.compile(dialect=db.engine.dialect)
+        assert isinstance(compiled.binds, dict) and "x" in compiled.binds
+        assert isinstance(compiled.params, dict)
+        assert compiled.positional is False or isinstance(compiled.positiontup, list)
+        instance = inspect.signature(sa.exc.DBAPIError.instance).parameters
+        assert {"connection_invalidated", "dialect"} <= set(instance)
+
+    def test_its_row_equals_the_connection_execute_row(self, app):
+        make_course(app, "pinned-course", price=1234, title="Pinned")
+        from webapp.models import Course
+
+        table = Course.__table__.c
+        statement = sa.select(
+            table.id,
+            table.slug,
+            table.price,
+            table.published,
+            table.created_at,
+            sa.bindparam("when", type_=sa.DateTime),
+        ).where(table.slug == sa.bindparam("slug"), table.published == sa.bindparam("on", type_=sa.Boolean))
+        params = {"slug": "pinned-course", "on": True, "when": datetime(2026, 1, 2, 3, 4, 5)}
+        with app.app_context():
+            fast = speedups.DirectSelect(statement).first(**params)
+            slow = tuple(db.session.execute(statement, params).one())
+            missing = speedups.DirectSelect(statement).first(**{**params, "slug": "nope"})
+        assert fast == slow
+        assert fast[2] == 1234 and fast[3] is True
+        assert missing is None
+
+
+class TestSessionSerializer:
+    """Relies on Flask's public `SessionInterface.get_signing_serializer` hook."""
+
+    def test_cookies_round_trip_with_flasks_own_serializer(self, sqlite_app):
+        cached = sqlite_app.session_interface.get_signing_serializer(sqlite_app)
+        plain = SecureCookieSessionInterface().get_signing_serializer(sqlite_app)
+        assert cached is sqlite_app.session_interface.get_signing_serializer(sqlite_app)
+        assert plain.loads(cached.dumps({"a": 1})) == {"a": 1}
+        assert cached.loads(plain.dumps({"b": 2})) == {"b": 2}
+
+    def test_a_rotated_key_builds_a_new_serializer(self, sqlite_app):
+        before = sqlite_app.session_interface.get_signing_serializer(sqlite_app)
+        sqlite_app.secret_key = "another-key"
+        after = sqlite_app.session_interface.get_signing_serializer(sqlite_app)
+        assert after is not before
+        assert SecureCookieSessionInterface().get_signing_serializer(sqlite_app).loads(after.dumps({"c": 3})) == {
+            "c": 3
+        }
+
+
+class TestTemplateUrls:
+    def test_cached_urls_equal_flasks(self, sqlite_app):
+        url_for = sqlite_app.jinja_env.globals["url_for"]
+        endpoints = [
+            rule.endpoint
+            for rule in sqlite_app.url_map.iter_rules()
+            if not rule.arguments and "GET" in (rule.methods or ())
+        ]
+        assert endpoints
+        with sqlite_app.test_request_context("/"):
+            for endpoint in endpoints:
+                assert url_for(endpoint) == sqlite_app.url_for(endpoint)
+                assert url_for(endpoint) == sqlite_app.url_for(endpoint)  # answered by the cache
+
+
+@pytest.fixture
+def csrf_app(sqlite_app):
+    sqlite_app.config["WTF_CSRF_ENABLED"] = True
+    return sqlite_app
+
+
+class TestCsrfSecret:
+    """Relies on Flask-WTF keeping its secret at `session[WTF_CSRF_FIELD_NAME]`."""
+
+    def test_flask_wtf_signs_with_the_bound_secret_and_writes_no_session(self, csrf_app):
+        with csrf_app.test_request_context("/"):
+            speedups.bind_csrf_secret("sess_one")
+            bound = session[csrf_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")]
+            token = generate_csrf()
+            assert session[csrf_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")] == bound
+            assert session.modified is False
+            validate_csrf(token)
+
+    def test_a_token_of_another_sign_in_is_refused(self, csrf_app):
+        with csrf_app.test_request_context("/"):
+            speedups.bind_csrf_secret("sess_one")
+            token = generate_csrf()
+        with csrf_app.test_request_context("/"):
+            speedups.bind_csrf_secret("sess_two")
+            with pytest.raises(ValidationError):
+                validate_csrf(token)
+
+    def test_an_already_modified_session_stays_modified(self, csrf_app):
+        with csrf_app.test_request_context("/"):
+            session["something"] = "else"
+            speedups.bind_csrf_secret("sess_one")
+            assert session.modified is True
