@@ -247,19 +247,12 @@ class TestSync:
         assert rows(app, "Refund") == [] and rows(app, "AuditLog") == []
 
 
-<<<<<<< HEAD
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_four_concurrent_submits_make_one_refund(request, tmp_path, backend):
-    from harness import Auth, _database_url, clean_database, make_app, migrate_once
-
-    app = make_app(_database_url(request, backend), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
-=======
-def test_four_concurrent_submits_make_one_refund_on_postgres(request, tmp_path):
     from tests.support.auth import Auth
     from tests.support.harness import backend_database_url, clean_database, make_app, migrate_once
 
-    app = make_app(backend_database_url(request, "postgres"), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
->>>>>>> h4
+    app = make_app(backend_database_url(request, backend), tmp_path, STRIPE_NETWORK_RETRY_DELAY=0)
     migrate_once(app)
     clean_database(app)
     client = app.test_client()
