@@ -167,3 +167,15 @@ class TestCsrfSecret:
             session["something"] = "else"
             speedups.bind_csrf_secret("sess_one")
             assert session.modified is True
+
+
+class TestWarmUp:
+    def test_warm_up_runs_the_apps_own_steps(self, sqlite_app, monkeypatch):
+        from webapp.auth import tokens
+
+        seen = []
+        real = tokens.verification_key
+        monkeypatch.setattr(tokens, "verification_key", lambda app: seen.append(app) or real(app))
+        speedups.warm_up(sqlite_app, [tokens.verification_key])
+        assert seen == [sqlite_app]
+        assert callable(sqlite_app.extensions["warm_up"]) and callable(sqlite_app.extensions["warm_worker"])
