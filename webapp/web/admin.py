@@ -23,11 +23,11 @@ from flask import (
 )
 
 from webapp.auth import admin_required
-from webapp.extensions import db
 from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus
 from webapp.services import admin_reports, coupon_admin, grants, refunds
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
 from webapp.services.money import format_money
+from webapp.services.transactions import discard
 from webapp.services.webhooks import replay_event as replay
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -364,7 +364,7 @@ def replay_event(event_id: str):
         flash(f"Replay of {event_id} refused: {exc.message}", "error")
         return redirect(url_for("admin.events"), code=303)
     except Exception as exc:  # noqa: BLE001 - the admin must see that the replay failed, not a 500
-        db.session.rollback()
+        discard()
         flash(f"Replay of {event_id} failed: {type(exc).__name__}. See the event's last error.", "error")
         return redirect(url_for("admin.events"), code=303)
     flash(f"Replayed {event_id}: {result}", "success")

@@ -6,10 +6,11 @@ import logging
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.extensions import db
+from webapp.services.health import DATABASE_UNAVAILABLE
+from webapp.services.transactions import discard
+from webapp.web.api_responses import ErrorDetail, ErrorInfo, ErrorResponse
 
 log = logging.getLogger("webapp")
 
@@ -56,9 +57,14 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
     title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
     message = message or default_message
     if wants_json():
-        response = jsonify(
-            error={"code": code or CODES.get(status, "error"), "message": message, "details": details or []}
+        body = ErrorResponse(
+            error=ErrorInfo(
+                code=code or CODES.get(status, "error"),
+                message=message,
+                details=[ErrorDetail(field=d["field"], message=d["message"]) for d in details or []],
+            )
         )
+        response = jsonify(body.to_json())
         response.status_code = status
         return response
     if getattr(request, "htmx", False) and request.headers.get("HX-Request"):
@@ -90,17 +96,18 @@ def init_app(app: Flask) -> None:
                 resp.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
     def _database_down(exc):
-        db.session.rollback()
+        discard()
         log.error(
             "database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}}
         )
         return error_response(503)
 
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_down)
+
     @app.errorhandler(InternalServerError)
     def _internal(exc):
-        db.session.rollback()
+        discard()
         log.exception("unhandled error", extra={"fields": {"request_id": g.get("request_id")}})
         return error_response(500)
