@@ -1,8 +1,7 @@
 """The JSON API's response shapes: one pydantic model per shape, built from our rows.
 
 Each model is both what a view sends (`Model.of(row)`, dumped by `to_json`) and what
-`/api/openapi.json` documents, so the two cannot disagree. Names are the original
-design's camelCase; timestamps are ISO 8601 in UTC (`...Z`).
+`/api/openapi.json` documents, so the two cannot disagree. Names are camelCase; timestamps are ISO 8601 in UTC (`...Z`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The JSON API's request bodies, validated before any service runs.
 
-Pydantic v2 models with the original design's camelCase names as aliases (the only
-accepted spelling), unknown properties forbidden and strict types: a string is never
+Pydantic v2 models with the API's camelCase names as aliases (the only accepted
+spelling), unknown properties forbidden and strict types: a string is never
 coerced to a number nor a number to a string. The same models are the request schemas of
 `/api/openapi.json` (webapp.web.api.openapi), so the document cannot drift from what the
 views validate. Response shapes are in webapp.web.api_responses.
@@ -150,7 +150,7 @@ def _field_name(loc: tuple) -> str:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    """pydantic errors as `[{field, message}]`, worded like the original's class-validator."""
+    """pydantic errors as `[{field, message}]`, in the wording the API's clients already parse."""
     details = []
     for error in exc.errors(include_url=False, include_input=False):
         name = _field_name(error["loc"]) or "body"

@@ -1,4 +1,4 @@
-"""JSON API under /api (Bearer tokens only): the routes of the original NestJS design.
+"""JSON API under /api (Bearer tokens only): the routes a single-page front end calls.
 
 `framework` holds what every route shares (declaration, error mapping, body parsing,
 path ids, responses); one module per resource holds its views; `openapi` generates the

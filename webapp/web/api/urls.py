@@ -38,7 +38,7 @@ def same_origin_url(value: str, field: str) -> str:
 
 
 def with_session_placeholder(url: str) -> str:
-    """`url` with `session_id={CHECKOUT_SESSION_ID}` appended (Stripe substitutes it), as the original did."""
+    """`url` with `session_id={CHECKOUT_SESSION_ID}` appended (Stripe substitutes it)."""
     if CHECKOUT_PLACEHOLDER in url:
         return url
     parts = urlsplit(url)
