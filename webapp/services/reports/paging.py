@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +23,12 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-@dataclass
+@dataclass(frozen=True)
 class Page:
+    """One page of a list; `next_cursor` is None on the last page."""
+
     rows: list[Any]
     next_cursor: str | None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def empty_page() -> Page:
@@ -59,7 +60,7 @@ class KeysetOrder:
 
     def cursor_of(self, row: Any) -> str:
         # ORM entities and result rows both expose their columns as attributes.
-        return encode_cursor(getattr(row, self.at.key), getattr(row, self.ident.key))
+        return _encode_cursor(getattr(row, self.at.key), getattr(row, self.ident.key))
 
 
 def entities(query: sa.Select) -> Sequence[Any]:
@@ -84,18 +85,18 @@ def keyset_page(
 
     Raises ValidationFailed (field "after") for a cursor this pager did not write.
     """
-    rows = list(fetch(order.after(query, decode_cursor(after)).limit(limit + 1)))
+    rows = list(fetch(order.after(query, _decode_cursor(after)).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, order.cursor_of(rows[-1]) if more and rows else None)
 
 
-def encode_cursor(at: datetime, ident: str) -> str:
+def _encode_cursor(at: datetime, ident: str) -> str:
     raw = f"{at.astimezone(UTC).isoformat()}|{ident}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
+def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
     if not cursor:
         return None
     try:
