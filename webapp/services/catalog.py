@@ -37,3 +37,8 @@ def active_enrollment(user_id: str, course_id: str) -> Enrollment | None:
             Enrollment.user_id == user_id, Enrollment.course_id == course_id, Enrollment.status.in_(ACCESS_STATUSES)
         )
     )
+
+
+def all_courses() -> list[Course]:
+    """Every course, published or not, by title (what admins choose from)."""
+    return list(db.session.scalars(sa.select(Course).order_by(Course.title, Course.id)))

@@ -1,25 +1,19 @@
-"""The JSON API's declared shapes: request bodies (validated) and responses (documented).
+"""The JSON API's request bodies, validated before any service runs.
 
-Request bodies are pydantic v2 models with the original design's camelCase names as
-aliases (the only accepted spelling), unknown properties forbidden and strict types: a
-string is never coerced to a number nor a number to a string. The same models generate
-the OpenAPI 3.1 document served at `/api/openapi.json`, together with the route table
-the API blueprint declares once (`ApiRoute`), so the document cannot drift from what
-the views validate.
+Pydantic v2 models with the API's camelCase names as aliases (the only accepted
+spelling), unknown properties forbidden and strict types: a string is never
+coerced to a number nor a number to a string. The same models are the request schemas of
+`/api/openapi.json` (webapp.web.api.openapi), so the document cannot drift from what the
+views validate. Response shapes are in webapp.web.api_responses.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import models_json_schema
-
-REF_TEMPLATE = "#/components/schemas/{model}"
 
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
@@ -148,133 +142,6 @@ class AddPaymentMethod(RequestBody):
     cancel_url: UrlText | None = None
 
 
-# -- responses (documentation only: serializers build the dicts) ----------------------------
-
-
-class ResponseBody(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, serialize_by_alias=True)
-
-
-class ErrorDetail(ResponseBody):
-    field: str
-    message: str
-
-
-class ErrorInfo(ResponseBody):
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
-class ErrorResponse(ResponseBody):
-    error: ErrorInfo
-
-
-class PaymentSessionOut(ResponseBody):
-    id: str
-    course_id: str
-    user_id: str
-    status: str
-    amount: int
-    currency: str
-    payment_intent_id: str | None
-    enrollment_id: str | None
-    metadata: dict[str, Any]
-    stripe_session_id: str | None
-    stripe_customer_id: str | None
-    coupon_code: str | None
-    discount_amount: int
-    final_amount: int
-    created_at: datetime | None
-    updated_at: datetime | None
-    expires_at: datetime | None
-
-
-class CreatePaymentSessionResult(ResponseBody):
-    success: bool
-    session: PaymentSessionOut
-    redirect_url: str | None
-
-
-class CourseRef(ResponseBody):
-    id: str
-    slug: str
-    title: str
-
-
-class EnrollmentOut(ResponseBody):
-    id: str
-    user_id: str
-    course_id: str
-    status: str
-    payment_status: str
-    source: str
-    payment_session_id: str | None
-    amount_paid: int
-    discount_applied: int
-    currency: str
-    progress: int
-    current_lecture: int | None
-    completed_lectures: int
-    last_accessed_at: datetime | None
-    enrolled_at: datetime | None
-    completed_at: datetime | None
-    cancelled_at: datetime | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    course: CourseRef | None
-
-
-class CouponOut(ResponseBody):
-    id: str
-    code: str
-    description: str | None
-    discount_type: str
-    discount_value: str = Field(description="Percent for PERCENTAGE, minor units for FIXED, as a decimal string.")
-    currency: str | None
-    max_uses: int | None
-    current_uses: int
-    max_uses_per_user: int | None
-    valid_from: datetime | None
-    valid_until: datetime | None
-    minimum_amount: int | None
-    maximum_discount: int | None
-    is_active: bool
-    is_public: bool
-    applicable_course_ids: list[str]
-
-
-class CouponValidation(ResponseBody):
-    is_valid: bool
-    discount_amount: int | None = None
-    final_amount: int | None = None
-    amount: int | None = Field(None, description="The course's price (server side), minor units.")
-    currency: str | None = None
-    coupon: CouponOut | None = None
-    message: str | None = None
-    code: str | None = Field(None, description="Why the coupon was refused (when isValid is false).")
-
-
-class PaymentMethodOut(ResponseBody):
-    id: str
-    stripe_payment_method_id: str
-    type: str
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-    is_default: bool
-    created_at: datetime | None
-
-
-class RedirectOut(ResponseBody):
-    redirect_url: str
-
-
-class SuccessOut(ResponseBody):
-    success: bool
-
-
 # -- validation errors in the API's error shape ---------------------------------------------
 
 
@@ -283,7 +150,7 @@ def _field_name(loc: tuple) -> str:
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
-    """pydantic errors as `[{field, message}]`, worded like the original's class-validator."""
+    """pydantic errors as `[{field, message}]`, in the wording the API's clients already parse."""
     details = []
     for error in exc.errors(include_url=False, include_input=False):
         name = _field_name(error["loc"]) or "body"
@@ -304,120 +171,3 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
             message = f"{name}: {error['msg'].removeprefix('Value error, ')}"
         details.append({"field": name, "message": message})
     return details
-
-
-# -- OpenAPI ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ApiRoute:
-    """One row of the API's route table: the Flask rule and the OpenAPI operation come from it."""
-
-    method: str
-    path: str  # OpenAPI style, relative to /api: "/payments/sessions/{id}"
-    summary: str
-    endpoint: str
-    ok_status: int = 200
-    ok_description: str = "OK"
-    response: type[BaseModel] | None = None
-    response_is_list: bool = False
-    body: type[BaseModel] | None = None
-    body_required: bool = True
-    errors: tuple[int, ...] = ()
-    other_ok: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
-
-
-ERROR_DESCRIPTIONS = {
-    400: "Invalid request: malformed JSON or a body that fails validation (each field named in details)",
-    401: "Missing or invalid Bearer session token",
-    403: "Not allowed",
-    404: "Not found (unknown, or not the caller's)",
-    409: "Conflicts with the current state",
-    413: "Body larger than 1 MB",
-    415: "Body is not application/json",
-    429: "Rate limited",
-    503: "The payment provider is unreachable; nothing was changed, retry later",
-}
-
-
-def _schema_ref(model: type[BaseModel], *, many: bool = False) -> dict:
-    ref = {"$ref": REF_TEMPLATE.format(model=model.__name__)}
-    return {"type": "array", "items": ref} if many else ref
-
-
-def _json_content(schema: dict) -> dict:
-    return {"application/json": {"schema": schema}}
-
-
-def build_openapi(routes: list[ApiRoute], *, prefix: str, server_url: str, version: str = "1.0.0") -> dict:
-    """The OpenAPI 3.1 document for `routes`, with component schemas generated from the models."""
-    models: list[type[BaseModel]] = [ErrorResponse]
-    for route in routes:
-        for model in (route.body, route.response, *(m for _, m in route.other_ok.values())):
-            if model is not None and model not in models:
-                models.append(model)
-    _, defs = models_json_schema(
-        [(m, "validation" if issubclass(m, RequestBody) else "serialization") for m in models],
-        ref_template=REF_TEMPLATE,
-    )
-    paths: dict[str, dict] = {}
-    for route in routes:
-        responses: dict[str, dict] = {}
-        ok: dict[str, Any] = {"description": route.ok_description}
-        if route.response is not None:
-            ok["content"] = _json_content(_schema_ref(route.response, many=route.response_is_list))
-        responses[str(route.ok_status)] = ok
-        for status, (description, model) in route.other_ok.items():
-            extra: dict[str, Any] = {"description": description}
-            if model is not None:
-                extra["content"] = _json_content(_schema_ref(model))
-            responses[str(status)] = extra
-        codes = set(route.errors) | {401, 429}
-        if route.body is not None:
-            codes |= {400, 413, 415}
-        for status in sorted(codes):
-            responses[str(status)] = {
-                "description": ERROR_DESCRIPTIONS[status],
-                "content": _json_content(_schema_ref(ErrorResponse)),
-            }
-        operation: dict[str, Any] = {
-            "operationId": route.endpoint,
-            "summary": route.summary,
-            "responses": responses,
-        }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for name in _path_params(route.path)
-        ]
-        if parameters:
-            operation["parameters"] = parameters
-        if route.body is not None:
-            operation["requestBody"] = {
-                "required": route.body_required,
-                "content": _json_content(_schema_ref(route.body)),
-            }
-        paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Course checkout API",
-            "version": version,
-            "description": "JSON API of the original design. Authenticate with `Authorization: Bearer <Clerk "
-            'session token>`; errors are `{"error": {"code", "message", "details"}}`.',
-        },
-        "servers": [{"url": server_url}],
-        "security": [{"bearerAuth": []}],
-        "paths": paths,
-        "components": {
-            "schemas": defs.get("$defs", {}),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        },
-    }
-
-
-def _path_params(path: str) -> list[str]:
-    names = []
-    for part in path.split("/"):
-        if part.startswith("{") and part.endswith("}"):
-            names.append(part[1:-1])
-    return names

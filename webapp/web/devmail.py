@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template
 
-from webapp.extensions import db
-from webapp.models import OutboxEmail
+from webapp.services import outbox_reads
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mail")
 
@@ -19,13 +17,12 @@ def _development_only():
 
 @bp.get("")
 def outbox():
-    emails = db.session.scalars(sa.select(OutboxEmail).order_by(OutboxEmail.created_at.desc()).limit(100)).all()
-    return render_template("devmail/outbox.html", emails=emails)
+    return render_template("devmail/outbox.html", emails=outbox_reads.recent_emails())
 
 
 @bp.get("/<email_id>")
 def show(email_id: str):
-    email = db.session.get(OutboxEmail, email_id[:32])
+    email = outbox_reads.find_email(email_id[:32])
     if email is None:
         abort(404)
     return render_template("devmail/show.html", email=email)

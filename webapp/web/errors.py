@@ -6,10 +6,11 @@ import logging
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from webapp.extensions import db
+from webapp.services.health import DATABASE_UNAVAILABLE
+from webapp.services.transactions import discard
+from webapp.web.api_responses import ErrorDetail, ErrorInfo, ErrorResponse
 
 log = logging.getLogger("webapp")
 
@@ -56,9 +57,14 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
     title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
     message = message or default_message
     if wants_json():
-        response = jsonify(
-            error={"code": code or CODES.get(status, "error"), "message": message, "details": details or []}
+        body = ErrorResponse(
+            error=ErrorInfo(
+                code=code or CODES.get(status, "error"),
+                message=message,
+                details=[ErrorDetail(field=d["field"], message=d["message"]) for d in details or []],
+            )
         )
+        response = jsonify(body.to_json())
         response.status_code = status
         return response
     if getattr(request, "htmx", False) and request.headers.get("HX-Request"):
@@ -67,40 +73,42 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def _csrf(exc: CSRFError):
-        return error_response(
-            400, "Your form expired or was sent from another site. Reload the page and try again.", code="csrf_failed"
-        )
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.register_error_handler(HTTPException, _http_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.register_error_handler(unavailable, _database_down)
+    app.register_error_handler(InternalServerError, _internal_error)
 
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        custom = exc.description if exc.description != type(exc).description else None
-        if exc.code == 429:
-            custom = None  # Flask-Limiter's description is the limit itself ("30 per 1 minute")
-        response = error_response(exc.code or 500, custom)
-        if exc.code == 429:
-            retry_after = getattr(exc, "retry_after", None)
-            resp = response[0] if isinstance(response, tuple) else response
-            if retry_after is not None and hasattr(resp, "headers"):
-                resp.headers["Retry-After"] = str(retry_after)
-        if exc.code == 405 and exc.valid_methods:
-            resp = response[0] if isinstance(response, tuple) else response
-            if hasattr(resp, "headers"):
-                resp.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    def _database_down(exc):
-        db.session.rollback()
-        log.error(
-            "database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}}
-        )
-        return error_response(503)
+def _csrf_failed(exc: CSRFError):
+    return error_response(
+        400, "Your form expired or was sent from another site. Reload the page and try again.", code="csrf_failed"
+    )
 
-    @app.errorhandler(InternalServerError)
-    def _internal(exc):
-        db.session.rollback()
-        log.exception("unhandled error", extra={"fields": {"request_id": g.get("request_id")}})
-        return error_response(500)
+
+def _http_error(exc: HTTPException):
+    custom = exc.description if exc.description != type(exc).description else None
+    if exc.code == 429:
+        custom = None  # Flask-Limiter's description is the limit itself ("30 per 1 minute")
+    response = error_response(exc.code or 500, custom)
+    # Only a JSON answer is a Response here; a page is (html, status) and gets no extra headers.
+    headers = getattr(response[0] if isinstance(response, tuple) else response, "headers", None)
+    if headers is not None and exc.code == 429 and getattr(exc, "retry_after", None) is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if headers is not None and exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def _database_down(exc: Exception):
+    discard()
+    log.error(
+        "database unavailable", extra={"fields": {"request_id": g.get("request_id"), "error": type(exc).__name__}}
+    )
+    return error_response(503)
+
+
+def _internal_error(exc: InternalServerError):
+    discard()
+    log.exception("unhandled error", extra={"fields": {"request_id": g.get("request_id")}})
+    return error_response(500)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify
-from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.extensions import db, limiter
+from webapp.extensions import limiter
+from webapp.services.health import database_is_reachable
 
 bp = Blueprint("health", __name__)
 limiter.exempt(bp)
@@ -21,9 +20,6 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Ready when the database answers; 503 otherwise so traffic goes elsewhere."""
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
+    if not database_is_reachable():
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok", database="ok")

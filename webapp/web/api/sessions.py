@@ -1,0 +1,110 @@
+"""Payment sessions: start a checkout, read it, change its metadata, cancel it."""
+
+from __future__ import annotations
+
+from flask import g
+
+from webapp.auth import rate_limit_key
+from webapp.extensions import limiter
+from webapp.services import checkout as checkout_service
+from webapp.services.checkout_lookups import owned_payment_session, published_course
+from webapp.services.coupons import CouponRefused
+from webapp.services.errors import NotFound, ValidationFailed
+from webapp.services.fulfillment import refresh_open_session
+from webapp.web.api.framework import api_route, parse_body, path_id, respond
+from webapp.web.api.urls import CHECKOUT_PLACEHOLDER, return_urls
+from webapp.web.api_responses import CreatePaymentSessionResult, PaymentSessionOut
+from webapp.web.api_schemas import CreatePaymentSession, UpdatePaymentSession
+
+
+def _owned_session(session_id: str):
+    path_id(session_id, "that payment session")
+    return owned_payment_session(session_id, g.user.id)
+
+
+@api_route(
+    "POST",
+    "/payments/sessions",
+    "Start a checkout for a course (reuses the caller's open one when nothing changed)",
+    body=CreatePaymentSession,
+    ok_status=201,
+    ok_description="Created: a new Stripe Checkout Session, or enrolled at once when the total is 0",
+    response=CreatePaymentSessionResult,
+    other_ok={200: ("The caller's open checkout for the same course and coupon, reused", CreatePaymentSessionResult)},
+    errors=(404, 409, 429, 503),
+)
+@limiter.limit("10 per minute", key_func=rate_limit_key)
+def create_payment_session():
+    body = parse_body(CreatePaymentSession)
+    course = published_course(body.course_id)
+    success_to, cancel_to = return_urls(body)
+    try:
+        started = checkout_service.create_checkout(
+            user_id=g.user.id,
+            course=course,
+            raw_code=body.coupon_code,
+            metadata=body.metadata,
+            return_url=success_to,
+            cancel_to=cancel_to,
+        )
+    except CouponRefused as exc:
+        raise ValidationFailed(exc.message, code=exc.code, field="couponCode") from None
+    session = started.payment_session
+    redirect_url = started.redirect_url
+    if started.enrolled_without_payment:
+        target = success_to or checkout_service.success_url()
+        redirect_url = target.replace(CHECKOUT_PLACEHOLDER, session.id)
+    result = CreatePaymentSessionResult(success=True, session=PaymentSessionOut.of(session), redirect_url=redirect_url)
+    return respond(result, 200 if started.reused else 201)
+
+
+@api_route(
+    "GET",
+    "/payments/sessions/{session_id}",
+    "One of the caller's payment sessions, by our id (brought up to date with Stripe)",
+    response=PaymentSessionOut,
+    errors=(404,),
+)
+def get_payment_session(session_id: str):
+    return respond(PaymentSessionOut.of(refresh_open_session(_owned_session(session_id), actor=g.user.id)))
+
+
+@api_route(
+    "GET",
+    "/payments/sessions/stripe/{stripe_session_id}",
+    "One of the caller's payment sessions, by its Stripe Checkout Session id (cs_…)",
+    response=PaymentSessionOut,
+    errors=(404,),
+)
+def get_payment_session_by_stripe_id(stripe_session_id: str):
+    path_id(stripe_session_id, "that payment session")
+    if not stripe_session_id.startswith("cs_"):
+        raise NotFound("We couldn't find that payment session.")
+    session = checkout_service.session_for_owner(stripe_session_id, g.user.id)
+    return respond(PaymentSessionOut.of(refresh_open_session(session, actor=g.user.id)))
+
+
+@api_route(
+    "PATCH",
+    "/payments/sessions/{session_id}",
+    "Replace a payment session's metadata (nothing else can change)",
+    body=UpdatePaymentSession,
+    response=PaymentSessionOut,
+    errors=(404,),
+)
+def update_payment_session(session_id: str):
+    session = _owned_session(session_id)
+    body = parse_body(UpdatePaymentSession)
+    return respond(PaymentSessionOut.of(checkout_service.replace_metadata(session, body.metadata)))
+
+
+@api_route(
+    "POST",
+    "/payments/sessions/{session_id}/cancel",
+    "Cancel the caller's open checkout (expired at Stripe, coupon hold released); idempotent",
+    response=PaymentSessionOut,
+    errors=(404, 503),
+)
+def cancel_payment_session(session_id: str):
+    session = _owned_session(session_id)
+    return respond(PaymentSessionOut.of(checkout_service.cancel_checkout(session, actor=g.user.id)))

@@ -1,0 +1,235 @@
+"""The JSON API's response shapes: one pydantic model per shape, built from our rows.
+
+Each model is both what a view sends (`Model.of(row)`, dumped by `to_json`) and what
+`/api/openapi.json` documents, so the two cannot disagree. Names are camelCase; timestamps are ISO 8601 in UTC (`...Z`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from webapp.models import Coupon, Course, Enrollment, PaymentMethod, PaymentSession
+
+
+class ResponseBody(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object sent: camelCase names; optional fields never set are left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# -- errors (every JSON error of the app, not only the API's) --------------------------------
+
+
+class ErrorDetail(ResponseBody):
+    field: str
+    message: str
+
+
+class ErrorInfo(ResponseBody):
+    code: str
+    message: str
+    details: list[ErrorDetail]
+
+
+class ErrorResponse(ResponseBody):
+    error: ErrorInfo
+
+
+# -- resources -------------------------------------------------------------------------------
+
+
+class PaymentSessionOut(ResponseBody):
+    id: str
+    course_id: str
+    user_id: str
+    status: str
+    amount: int
+    currency: str
+    payment_intent_id: str | None
+    enrollment_id: str | None
+    metadata: dict[str, Any]
+    stripe_session_id: str | None
+    stripe_customer_id: str | None
+    coupon_code: str | None
+    discount_amount: int
+    final_amount: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, s: PaymentSession) -> PaymentSessionOut:
+        return cls(
+            id=s.id,
+            course_id=s.course_id,
+            user_id=s.user_id,
+            status=s.status,
+            amount=s.amount,
+            currency=s.currency,
+            payment_intent_id=s.payment_intent_id,
+            enrollment_id=s.enrollment_id,
+            metadata=s.metadata_ or {},
+            stripe_session_id=s.stripe_session_id,
+            stripe_customer_id=s.stripe_customer_id,
+            coupon_code=s.coupon_code,
+            discount_amount=s.discount_amount,
+            final_amount=s.final_amount,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            expires_at=s.expires_at,
+        )
+
+
+class CreatePaymentSessionResult(ResponseBody):
+    success: bool
+    session: PaymentSessionOut
+    redirect_url: str | None
+
+
+class CourseRef(ResponseBody):
+    id: str
+    slug: str
+    title: str
+
+    @classmethod
+    def of(cls, course: Course | None) -> CourseRef | None:
+        return cls(id=course.id, slug=course.slug, title=course.title) if course else None
+
+
+class EnrollmentOut(ResponseBody):
+    id: str
+    user_id: str
+    course_id: str
+    status: str
+    payment_status: str
+    source: str
+    payment_session_id: str | None
+    amount_paid: int
+    discount_applied: int
+    currency: str
+    progress: int
+    current_lecture: int | None
+    completed_lectures: int
+    last_accessed_at: datetime | None
+    enrolled_at: datetime | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    course: CourseRef | None
+
+    @classmethod
+    def of(cls, e: Enrollment) -> EnrollmentOut:
+        return cls(
+            id=e.id,
+            user_id=e.user_id,
+            course_id=e.course_id,
+            status=e.status,
+            payment_status=e.payment_status,
+            source=e.source,
+            payment_session_id=e.payment_session_id,
+            amount_paid=e.amount_paid,
+            discount_applied=e.discount_applied,
+            currency=e.currency,
+            progress=e.progress,
+            current_lecture=e.current_lecture,
+            completed_lectures=e.completed_lectures,
+            last_accessed_at=e.last_accessed_at,
+            enrolled_at=e.enrolled_at,
+            completed_at=e.completed_at,
+            cancelled_at=e.cancelled_at,
+            created_at=e.created_at,
+            updated_at=e.updated_at,
+            course=CourseRef.of(e.course),
+        )
+
+
+class CouponOut(ResponseBody):
+    id: str
+    code: str
+    description: str | None
+    discount_type: str
+    discount_value: str = Field(description="Percent for PERCENTAGE, minor units for FIXED, as a decimal string.")
+    currency: str | None
+    max_uses: int | None
+    current_uses: int
+    max_uses_per_user: int | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    minimum_amount: int | None
+    maximum_discount: int | None
+    is_active: bool
+    is_public: bool
+    applicable_course_ids: list[str]
+
+    @classmethod
+    def of(cls, c: Coupon) -> CouponOut:
+        return cls(
+            id=c.id,
+            code=c.code,
+            description=c.description,
+            discount_type=c.discount_type,
+            discount_value=format(c.discount_value.normalize(), "f") if c.discount_value is not None else "0",
+            currency=c.currency,
+            max_uses=c.max_uses,
+            current_uses=c.current_uses,
+            max_uses_per_user=c.max_uses_per_user,
+            valid_from=c.valid_from,
+            valid_until=c.valid_until,
+            minimum_amount=c.minimum_amount,
+            maximum_discount=c.maximum_discount,
+            is_active=c.is_active,
+            is_public=c.is_public,
+            applicable_course_ids=sorted(c.applicable_course_ids),
+        )
+
+
+class CouponValidation(ResponseBody):
+    is_valid: bool
+    discount_amount: int | None = None
+    final_amount: int | None = None
+    amount: int | None = Field(None, description="The course's price (server side), minor units.")
+    currency: str | None = None
+    coupon: CouponOut | None = None
+    message: str | None = None
+    code: str | None = Field(None, description="Why the coupon was refused (when isValid is false).")
+
+
+class PaymentMethodOut(ResponseBody):
+    id: str
+    stripe_payment_method_id: str
+    type: str
+    brand: str | None
+    last4: str | None
+    exp_month: int | None
+    exp_year: int | None
+    is_default: bool
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, m: PaymentMethod) -> PaymentMethodOut:
+        return cls(
+            id=m.id,
+            stripe_payment_method_id=m.stripe_payment_method_id,
+            type=m.type,
+            brand=m.brand,
+            last4=m.last4,
+            exp_month=m.exp_month,
+            exp_year=m.exp_year,
+            is_default=m.is_default,
+            created_at=m.created_at,
+        )
+
+
+class RedirectOut(ResponseBody):
+    redirect_url: str
+
+
+class SuccessOut(ResponseBody):
+    success: bool
