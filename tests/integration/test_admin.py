@@ -258,7 +258,7 @@ class TestCsrf:
 
 class TestDashboard:
     def test_figures_of_a_known_data_set(self, app, known):
-        from webapp.services.admin_reports import dashboard
+        from webapp.services.reports.dashboard import dashboard
 
         with app.app_context():
             figures = dashboard(now=known["now"])
@@ -307,7 +307,8 @@ class TestDashboard:
 
 
 def _ids(app, **args):
-    from webapp.services.admin_reports import list_enrollments, parse_enrollment_filter
+    from webapp.services.reports.enrollments import list_enrollments
+    from webapp.web.admin.filters import parse_enrollment_filter
 
     with app.app_context():
         page = list_enrollments(parse_enrollment_filter(args))
@@ -330,7 +331,7 @@ class TestEnrollmentList:
         assert _ids(app, q="100%_") == []
 
     def test_keyset_pages_cover_every_row_once(self, app, known):
-        from webapp.services.admin_reports import EnrollmentFilter, list_enrollments
+        from webapp.services.reports.enrollments import EnrollmentFilter, list_enrollments
 
         with app.app_context():
             for sort in ("newest", "oldest"):
@@ -381,7 +382,8 @@ class TestEnrollmentList:
         assert list(rows[0].keys())[:4] == ["enrollment_id", "enrolled_at", "user_id", "email"]
 
     def test_csv_streams_many_rows_in_batches(self, app, client, auth):
-        from webapp.services.admin_reports import EnrollmentFilter, export_enrollments_csv
+        from webapp.services.reports.enrollments import EnrollmentFilter
+        from webapp.services.reports.enrollments_csv import export_enrollments_csv
 
         with Seed(app) as s:
             course = s.course("bulk")
@@ -680,11 +682,11 @@ def test_the_email_search_can_use_the_trigram_index(postgres_database, tmp_path)
     PostgreSQL can answer it without scanning every user (bench/admin_list.py, P3)."""
     from tests.support.harness import make_app, migrate_once
     from webapp.extensions import db
-    from webapp.services import admin_reports
+    from webapp.services.reports import enrollments as admin_reports
 
     app = make_app(postgres_database.url, tmp_path)
     migrate_once(app)
-    query = admin_reports._filtered(sa.select(sa.literal(1)), admin_reports.EnrollmentFilter(q="someone@example.com"))
+    query = admin_reports.filtered(sa.select(sa.literal(1)), admin_reports.EnrollmentFilter(q="someone@example.com"))
     with app.app_context(), db.engine.connect() as conn:
         # Tiny test tables: ask whether the planner *can* answer through a bitmap of indexes.
         conn.execute(sa.text("SET enable_seqscan = off"))
