@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.payments.gateway import GatewayError
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -30,3 +35,37 @@ def unit_of_work(on_gateway_error: Callable[[GatewayError], Exception] | None = 
 def discard() -> None:
     """Rolls back whatever a failed request left in the session (the error pages call this)."""
     db.session.rollback()
+
+
+def retry_on_conflict(work: Callable[[], T], *, attempts: int = 2) -> T:
+    """Runs `work` (a unit of work of its own) again when it hits a unique-key conflict.
+
+    The conflict means another process inserted the same row between our read and our
+    write; the transaction is rolled back and the next attempt reads that row. The last
+    attempt's IntegrityError propagates.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == attempts:
+                raise
+    raise AssertionError("attempts must be at least 1")
+
+
+@contextmanager
+def pending_work(*, clean_exits: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Work whose commit is the caller's next step (the webhook inbox records an event's outcome
+    in the same transaction as its handler's work). An exception rolls the work back and
+    propagates; one of `clean_exits` — a refusal raised before anything was written — rolls
+    back only if something was written after all, sparing a round trip."""
+    try:
+        yield
+    except clean_exits:
+        if db.session.new or db.session.dirty or db.session.deleted:
+            db.session.rollback()
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
