@@ -13,7 +13,6 @@ from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import Enrollment, PaymentSession
-from webapp.models.enums import OPEN_SESSION_STATUSES
 from webapp.payments.gateway import GatewayError, PaymentRejected, StripeUnavailable
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError
 from webapp.services.fulfillment import Fulfillment, fulfill_checkout
@@ -34,20 +33,6 @@ def provider_failure(exc: GatewayError) -> ServiceError:
     if not isinstance(exc, StripeUnavailable):
         log.error("stripe configuration error", extra={"fields": {"error": type(exc).__name__}})
     return PaymentProviderUnavailable(UNAVAILABLE_MESSAGE)
-
-
-def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSession:
-    """Brings a PENDING/PROCESSING session up to date with Stripe (fulfils it if paid).
-
-    Best effort: when Stripe can't be reached the last known state is returned.
-    """
-    if session.status in OPEN_SESSION_STATUSES and session.stripe_session_id:
-        try:
-            fulfill_checkout(session.stripe_session_id, actor=actor)
-        except GatewayError:
-            pass  # fulfill_checkout left no transaction open: the Stripe read comes first
-        session = db.session.get(PaymentSession, session.id, populate_existing=True)
-    return session
 
 
 def confirm_payment(stripe_session_id: str, *, actor: str) -> Fulfillment:

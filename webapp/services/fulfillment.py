@@ -25,7 +25,7 @@ from webapp.models.enums import (
     PaymentSessionStatus,
     PaymentStatus,
 )
-from webapp.payments.gateway import CheckoutSession, get_gateway
+from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
@@ -170,8 +170,8 @@ def _complete(
     elif not had_access:
         move_enrollment(
             enrollment,
-            status=EnrollmentStatus.ACTIVE,
-            payment_status=payment_status,
+            to_status=EnrollmentStatus.ACTIVE,
+            to_payment_status=payment_status,
             action="enrollment.created",
             actor=actor,
             event_id=event_id,
@@ -296,6 +296,20 @@ def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: s
         source=EnrollmentSource.COUPON if free else EnrollmentSource.PURCHASE,
         payment_status=PaymentStatus.FREE if free else PaymentStatus.PAID,
     )
+
+
+def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSession:
+    """Brings a PENDING/PROCESSING session up to date with Stripe (fulfils it if paid).
+
+    Best effort: when Stripe can't be reached the last known state is returned.
+    """
+    if session.status in OPEN_SESSION_STATUSES and session.stripe_session_id:
+        try:
+            fulfill_checkout(session.stripe_session_id, actor=actor)
+        except GatewayError:
+            pass  # fulfill_checkout left no transaction open: the Stripe read comes first
+        session = db.session.get(PaymentSession, session.id, populate_existing=True)
+    return session
 
 
 def enroll_without_payment(

@@ -199,8 +199,8 @@ def move_payment_session(
 def move_enrollment(
     enrollment: Enrollment,
     *,
-    status: EnrollmentStatus | None = None,
-    payment_status: PaymentStatus | None = None,
+    to_status: EnrollmentStatus | None = None,
+    to_payment_status: PaymentStatus | None = None,
     action: str,
     actor: str,
     event_id: str | None = None,
@@ -211,19 +211,21 @@ def move_enrollment(
 ) -> bool:
     """Moves an enrollment's `status` and/or `payment_status` together, with one audit entry.
 
+    `to_status` / `to_payment_status` None leaves that field as it is.
+
     Both moves are checked before either is applied. The entry is filed under the enrollment,
     or under `filed_under` (entity type, id) when the cause is another aggregate's event.
     """
-    status_moves = status is not None and enrollment.status != status
-    payment_moves = payment_status is not None and enrollment.payment_status != payment_status
+    status_moves = to_status is not None and enrollment.status != to_status
+    payment_moves = to_payment_status is not None and enrollment.payment_status != to_payment_status
     if status_moves:
-        ENROLLMENT.check(enrollment.status, status)
+        ENROLLMENT.check(enrollment.status, to_status)
     if payment_moves:
-        ENROLLMENT_PAYMENT.check(enrollment.payment_status, payment_status)
+        ENROLLMENT_PAYMENT.check(enrollment.payment_status, to_payment_status)
     if status_moves:
-        enrollment.status = status
+        enrollment.status = to_status
     if payment_moves:
-        enrollment.payment_status = payment_status
+        enrollment.payment_status = to_payment_status
     moved = status_moves or payment_moves
     if moved or always_record:
         entity_type, entity_id = filed_under or ("enrollment", enrollment.id)

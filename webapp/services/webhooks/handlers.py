@@ -27,7 +27,7 @@ from webapp.services.fulfillment import (
     mark_expired,
     mark_failed,
 )
-from webapp.services.refunds import refunded_amounts, sync_refunds_for_payment_intent
+from webapp.services.refund_mirror import refunded_amounts, sync_refunds_for_payment_intent
 from webapp.services.transitions import move_enrollment
 
 
@@ -179,8 +179,8 @@ def on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | Non
         enrollment.cancelled_at = utcnow()
     move_enrollment(
         enrollment,
-        status=status,
-        payment_status=payment_status,
+        to_status=status,
+        to_payment_status=payment_status,
         action=event_type,
         actor="stripe",
         event_id=event_id,
