@@ -63,6 +63,10 @@ class StatusColumn(TypeDecorator):
         super().__init__(length)
         self.enum = enum
 
+    def coerce_compared_value(self, op, value):
+        # Values compared with (WHERE status = ...) bind as plain strings: only writes are checked.
+        return self.impl_instance
+
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
