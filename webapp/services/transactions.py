@@ -15,10 +15,15 @@ T = TypeVar("T")
 
 
 @contextmanager
-def unit_of_work(on_gateway_error: Callable[[GatewayError], Exception] | None = None) -> Iterator[None]:
+def unit_of_work(
+    on_gateway_error: Callable[[GatewayError], Exception] | None = None,
+    *,
+    on_conflict: Callable[[IntegrityError], Exception] | None = None,
+) -> Iterator[None]:
     """Commits on a normal exit (a `return` inside the block included); on any exception rolls
     back and re-raises it — a Stripe failure as `on_gateway_error(exc)` when given, so views
-    only ever see the services' user-safe errors and nothing is left half-written."""
+    only ever see the services' user-safe errors and nothing is left half-written, and a
+    unique-key conflict (at a flush or at the commit) as `on_conflict(exc)` when given."""
     try:
         yield
         db.session.commit()
@@ -27,6 +32,11 @@ def unit_of_work(on_gateway_error: Callable[[GatewayError], Exception] | None = 
         if on_gateway_error is None:
             raise
         raise on_gateway_error(exc) from None
+    except IntegrityError as exc:
+        db.session.rollback()
+        if on_conflict is None:
+            raise
+        raise on_conflict(exc) from None
     except BaseException:
         db.session.rollback()
         raise
@@ -69,3 +79,16 @@ def pending_work(*, clean_exits: tuple[type[BaseException], ...] = ()) -> Iterat
     except BaseException:
         db.session.rollback()
         raise
+
+
+def add_unless_duplicate(row: object) -> bool:
+    """Inserts `row` under a savepoint; False when a unique key says it exists already.
+
+    Only the savepoint is rolled back then: the rest of the caller's transaction goes on.
+    """
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return False
+    return True
