@@ -192,7 +192,7 @@ def fulfill_checkout(
     event_id: str | None = None,
     remote: CheckoutSession | None = None,
 ) -> Fulfillment:
-    """Idempotently fulfils a Stripe Checkout Session (SPEC §6 "Rules").
+    """Idempotently fulfils a Stripe Checkout Session.
 
     Requires Stripe's `payment_status` to be `paid` or `no_payment_required`, and the
     amount and currency to match our row (a mismatch is flagged in the audit log and

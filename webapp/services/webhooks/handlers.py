@@ -1,6 +1,6 @@
 """One handler per kind of Stripe event; `webhooks.handle_event` dispatches to them.
 
-An event is only a trigger (as pretix does it): handlers re-read the object from Stripe
+An event is only a trigger: handlers re-read the object from Stripe
 before acting where the gateway can, and find our payment session through the ids we put
 in Stripe's metadata, so events may arrive duplicated, late or in any order. A handler
 returns our payment session's id when one was involved, and raises `Ignored` — before it
