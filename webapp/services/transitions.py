@@ -6,9 +6,10 @@ row already has is a no-op: it returns False and writes nothing, unless the call
 the entry anyway (`always_record`: the event itself is worth recording, e.g. a dispute update
 that leaves the status as it is). Any other move not in the table raises TransitionRefused.
 
-Nothing else in `webapp/` assigns a status (tests/unit/test_transitions.py checks). The two
-exceptions are statements, not assignments, and use these tables: the webhook inbox's claim
-SQL (services/webhooks/inbox.py) and `move_email` below.
+Nothing else in `webapp/` assigns a status (tests/unit/test_transitions.py checks), with one
+exception built on STRIPE_EVENT: the webhook inbox's guarded SQL on `stripe_events`
+(services/webhooks/events.py), where a conditional statement is what makes a claim safe
+between processes. Outbox emails move by a guarded statement too, `move_email` below.
 
 Stripe events and outbox emails write no audit entry: their own rows already record
 attempts, errors and times, and the audit log holds payment state and admin actions.
