@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from webapp.extensions import DirectSelect, db
+from webapp.extensions import db
 from webapp.models import Coupon, Course, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import PaymentSessionStatus
@@ -41,6 +41,7 @@ from webapp.services.fulfillment import enroll_without_payment
 from webapp.services.pricing import PriceBreakdown, price_breakdown
 from webapp.services.transactions import unit_of_work
 from webapp.services.transitions import move_payment_session
+from webapp.speedups import DirectSelect
 
 log = logging.getLogger("webapp")
 

@@ -11,11 +11,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from webapp.extensions import DirectSelect, db
+from webapp.extensions import db
 from webapp.models import Course, Enrollment, PaymentSession
 from webapp.models.enums import PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.errors import NotFound
+from webapp.speedups import DirectSelect
 
 
 @dataclass(frozen=True)
