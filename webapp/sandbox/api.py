@@ -15,13 +15,30 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from webapp.sandbox import objects as o
+from webapp.sandbox.coerce import as_int, as_str
+from webapp.sandbox.context import API_VERSION, Ctx, list_object, new_id, public
+from webapp.sandbox.errors import StripeAPIError, invalid, missing
+from webapp.sandbox.expand import expand
 from webapp.sandbox.params import ParamError, parse_form
+from webapp.sandbox.resources.checkout_sessions import (
+    create_checkout_session,
+    expire_session,
+    list_sessions,
+    load_session,
+    session_line_items,
+)
+from webapp.sandbox.resources.customers import create_customer, update_customer
+from webapp.sandbox.resources.payment_methods import (
+    attach_payment_method,
+    detach_payment_method,
+    list_payment_methods,
+)
+from webapp.sandbox.resources.refunds import create_refund, list_refunds
 
 if TYPE_CHECKING:
     from webapp.sandbox.core import Sandbox
 
-Handler = Callable[[o.Ctx, dict[str, Any], dict[str, str], str], dict[str, Any]]
+Handler = Callable[[Ctx, dict[str, Any], dict[str, str], str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -57,17 +74,17 @@ def _expand_list(params: dict[str, Any]) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise o.invalid("Invalid array", param="expand")
+        raise invalid("Invalid array", param="expand")
     return value
 
 
-def _render(ctx: o.Ctx, obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _render(ctx: Ctx, obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     paths = _expand_list(params)
-    out = o.public(obj)
+    out = public(obj)
     if obj.get("object") == "checkout.session" and "line_items" in paths:
-        out["line_items"] = o.session_line_items(obj, f"/v1/checkout/sessions/{obj['id']}/line_items")
+        out["line_items"] = session_line_items(obj, f"/v1/checkout/sessions/{obj['id']}/line_items")
         paths = [p for p in paths if p != "line_items"]
-    return o.expand(ctx, out, paths)
+    return expand(ctx, out, paths)
 
 
 def handle_api(
@@ -79,22 +96,22 @@ def handle_api(
     idempotency check and the handler's changes share one lock and one commit.
     """
     method = method.upper()
-    request_id = o.new_id("req_", 14)
+    request_id = new_id("req_", 14)
     idem_key = _header(headers, "Idempotency-Key") if method == "POST" else None
-    base = {"Request-Id": request_id, "Stripe-Version": o.API_VERSION}
+    base = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
     if idem_key:
         base["Idempotency-Key"] = idem_key
     try:
         with sandbox.operation(request_id=request_id, idempotency_key=idem_key) as ctx:
             return _answer(ctx, method, path, query, headers, body, base)
-    except o.StripeAPIError as exc:
+    except StripeAPIError as exc:
         body_ = exc.body()
         body_["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
         return _json(exc.status, body_, base)
 
 
 def _answer(
-    ctx: o.Ctx, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, base: dict[str, str]
+    ctx: Ctx, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, base: dict[str, str]
 ) -> ApiResponse:
     """`handle_api` inside its transaction; a StripeAPIError raised here rolls it back."""
     fault = ctx.tx.take_fault()
@@ -168,7 +185,7 @@ def _answer(
         stored = ctx.tx.get_idempotent(scoped_key)
         if stored is not None:
             if stored.fingerprint != fingerprint:
-                raise o.StripeAPIError(
+                raise StripeAPIError(
                     400,
                     "Keys for idempotent requests can only be used with the same parameters they "
                     f"were first used with. Try using a key other than '{idem_key}' if you meant to "
@@ -220,33 +237,33 @@ def _match(method: str, path: str) -> tuple[Handler | None, dict[str, str]]:
 
 
 @route("POST", "/customers")
-def _create_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_customer(ctx, params), params)
+def _create_customer(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, create_customer(ctx, params), params)
 
 
 @route("GET", "/customers/{id}")
-def _get_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_customer(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "customer", "customer"), params)
 
 
 @route("POST", "/customers/{id}")
-def _update_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.update_customer(ctx, m["id"], params), params)
+def _update_customer(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, update_customer(ctx, m["id"], params), params)
 
 
 @route("GET", "/customers/{id}/payment_methods")
-def _customer_pms(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_payment_methods(ctx, {**params, "customer": m["id"]}, path)
+def _customer_pms(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return list_payment_methods(ctx, {**params, "customer": m["id"]}, path)
 
 
 @route("POST", "/checkout/sessions")
-def _create_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_checkout_session(ctx, params), params)
+def _create_session(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, create_checkout_session(ctx, params), params)
 
 
 @route("GET", "/checkout/sessions")
-def _list_sessions(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    result = o.list_sessions(ctx, params, path)
+def _list_sessions(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    result = list_sessions(ctx, params, path)
     result["data"] = [
         _render(ctx, s, {"expand": [p[5:] for p in _expand_list(params) if p.startswith("data.")]})
         for s in result["data"]
@@ -255,80 +272,80 @@ def _list_sessions(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: 
 
 
 @route("GET", "/checkout/sessions/{id}")
-def _get_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.load_session(ctx, m["id"]), params)
+def _get_session(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, load_session(ctx, m["id"]), params)
 
 
 @route("GET", "/checkout/sessions/{id}/line_items")
-def _session_items(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.session_line_items(o.load_session(ctx, m["id"]), path)
+def _session_items(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return session_line_items(load_session(ctx, m["id"]), path)
 
 
 @route("POST", "/checkout/sessions/{id}/expire")
-def _expire_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.expire_session(ctx, m["id"]), params)
+def _expire_session(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, expire_session(ctx, m["id"]), params)
 
 
 @route("GET", "/payment_intents/{id}")
-def _get_pi(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_pi(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "payment_intent", "payment_intent", param="intent"), params)
 
 
 @route("GET", "/charges/{id}")
-def _get_charge(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_charge(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "charge", "charge"), params)
 
 
 @route("GET", "/payment_methods")
-def _list_pms(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_payment_methods(ctx, params, path)
+def _list_pms(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return list_payment_methods(ctx, params, path)
 
 
 @route("GET", "/payment_methods/{id}")
-def _get_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_pm(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "payment_method", "PaymentMethod", param="payment_method"), params)
 
 
 @route("POST", "/payment_methods/{id}/attach")
-def _attach_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.attach_payment_method(ctx, m["id"], params), params)
+def _attach_pm(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, attach_payment_method(ctx, m["id"], params), params)
 
 
 @route("POST", "/payment_methods/{id}/detach")
-def _detach_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.detach_payment_method(ctx, m["id"]), params)
+def _detach_pm(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, detach_payment_method(ctx, m["id"]), params)
 
 
 @route("GET", "/setup_intents/{id}")
-def _get_seti(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_seti(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "setup_intent", "setup_intent", param="intent"), params)
 
 
 @route("POST", "/refunds")
-def _create_refund(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_refund(ctx, params), params)
+def _create_refund(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return _render(ctx, create_refund(ctx, params), params)
 
 
 @route("GET", "/refunds")
-def _list_refunds(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_refunds(ctx, params, path)
+def _list_refunds(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    return list_refunds(ctx, params, path)
 
 
 @route("GET", "/refunds/{id}")
-def _get_refund(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_refund(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return _render(ctx, ctx.load(m["id"], "refund", "refund"), params)
 
 
 @route("GET", "/events/{id}")
-def _get_event(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+def _get_event(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     evt = ctx.tx.get_event(m["id"])
     if evt is None:
-        raise o.missing("event", m["id"])
+        raise missing("event", m["id"])
     return evt
 
 
 @route("GET", "/events")
-def _list_events(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    limit = min(o.as_int(params.get("limit", 10), "limit", minimum=1), 100)
-    rows = ctx.tx.list_events(limit=limit + 1, type_=o.as_str(params.get("type"), "type"))
-    return o.list_object(path, rows[:limit], len(rows) > limit)
+def _list_events(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
+    limit = min(as_int(params.get("limit", 10), "limit", minimum=1), 100)
+    rows = ctx.tx.list_events(limit=limit + 1, type_=as_str(params.get("type"), "type"))
+    return list_object(path, rows[:limit], len(rows) > limit)

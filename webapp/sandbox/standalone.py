@@ -8,20 +8,29 @@ no webhook route itself, so nothing is dispatched in-process).
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from webapp.sandbox.core import Sandbox, SandboxSettings
 
+# The project's templates/ and static/ folders, beside the `webapp` package.
+_PROJECT = Path(__file__).resolve().parent.parent.parent
 
-def create_standalone_app(config: dict[str, Any], *, public_url: str) -> Flask:
-    from webapp.config import ROOT
 
+def create_standalone_app(
+    config: dict[str, Any],
+    *,
+    public_url: str,
+    template_folder: str | None = None,
+    static_folder: str | None = None,
+) -> Flask:
+    """The standalone sandbox app; the folders default to the project's templates/ and static/."""
     app = Flask(
         "stripe_sandbox",
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
+        template_folder=template_folder or str(_PROJECT / "templates"),
+        static_folder=static_folder or str(_PROJECT / "static"),
     )
     app.config.update({k: v for k, v in config.items() if k.startswith("STRIPE_") or k in ("APP_URL", "SECRET_KEY")})
     app.config.setdefault("SECRET_KEY", secrets.token_hex(16))

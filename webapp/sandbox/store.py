@@ -28,8 +28,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from webapp.config import sqlalchemy_url
-
 # An arbitrary constant naming "the sandbox" for pg_advisory_xact_lock.
 _PG_LOCK_KEY = 0x5354_5250  # "STRP"
 
@@ -332,10 +330,22 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def driver_url(url: str) -> str:
+    """`url` with PostgreSQL's driver spelled out: psycopg 3, the one driver installed.
+
+    A bare `postgresql://` (or `postgres://`) would mean psycopg2 to SQLAlchemy. Other URLs
+    pass through unchanged.
+    """
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def get_store(url: str) -> Store:
     """The process-wide Store for `url` (one engine and pool per database, however the URL
     spells PostgreSQL's driver)."""
-    url = sqlalchemy_url(url)
+    url = driver_url(url)
     with _stores_lock:
         store = _stores.get(url)
         if store is None:
