@@ -48,7 +48,7 @@ def serve(port: int, host: str, public_url: str | None) -> None:
         template_folder=os.path.join(current_app.root_path, current_app.template_folder or "templates"),
         static_folder=current_app.static_folder,
     )
-    click.echo(f"Stripe sandbox at {public}/_sandbox/stripe  (STRIPE_API_BASE={public}/_sandbox/stripe)")
+    click.echo(f"Stripe sandbox at {public}  (STRIPE_API_BASE={public}; also under {public}/_sandbox/stripe)")
     click.echo(f"Webhooks -> {app.extensions['stripe_sandbox'].settings.webhook_url}")
     # Not app.run(): Flask ignores it inside a `flask` command.
     from werkzeug.serving import run_simple

@@ -82,6 +82,8 @@ class Sandbox:
         from webapp.sandbox.delivery import Deliverer
 
         self.deliverer = Deliverer(self)
+        # Requests refused by the SDK-definition validation, newest last (tests read these).
+        self.refusals: list[dict[str, Any]] = []
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager
@@ -104,6 +106,13 @@ class Sandbox:
         from webapp.sandbox.api import handle_api
 
         return handle_api(self, method, path, query, headers, body)
+
+    def record_refusal(self, method: str, path: str, error: Any) -> None:
+        """Remembers a request refused for its parameters (bounded; tests read `refusals`)."""
+        self.refusals.append(
+            {"method": method, "path": path, "param": error.param, "code": error.code, "message": error.message}
+        )
+        del self.refusals[:-1000]
 
     # -- fault injection -------------------------------------------------------------------
     def inject_faults(self, count: int, kind: str) -> None:

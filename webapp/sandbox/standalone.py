@@ -1,7 +1,8 @@
 """A small Flask app serving only the sandbox (for `flask stripe-sandbox serve`).
 
-Same blueprint, same storage as the embedded sandbox; its hosted pages live at
-`public_url`, and it delivers webhooks over HTTP to `STRIPE_SANDBOX_WEBHOOK_URL` (it serves
+Same blueprint, same storage as the embedded sandbox; the REST API answers both under
+`/_sandbox/stripe/v1/...` and at the root (`/v1/...`, as Stripe's host does); its hosted pages
+live under `public_url`, and it delivers webhooks over HTTP to `STRIPE_SANDBOX_WEBHOOK_URL` (it serves
 no webhook route itself, so nothing is dispatched in-process).
 """
 
@@ -37,7 +38,9 @@ def create_standalone_app(
     settings = SandboxSettings.from_config(app.config, base_url=public_url.rstrip("/") + "/_sandbox/stripe")
     # Not the app's origin: never dispatch in-process from here.
     app.extensions["stripe_sandbox"] = Sandbox(settings, dispatch_app=None)
-    from webapp.sandbox.views import bp
+    from webapp.sandbox import views
 
-    app.register_blueprint(bp)
+    app.register_blueprint(views.bp)
+    # Also at the root, like Stripe's own host and stripe-mock: STRIPE_API_BASE=<public_url>.
+    app.add_url_rule("/v1/<path:subpath>", "root_api", views.api, methods=["GET", "POST", "DELETE"])
     return app

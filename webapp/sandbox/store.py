@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +115,12 @@ class Tx:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: rolled back alone when the block raises."""
+        with self.conn.begin_nested():
+            yield
+
     # -- objects ---------------------------------------------------------------------------
     def get(self, object_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(sa.select(objects.c.data).where(objects.c.id == object_id)).first()
@@ -156,6 +162,47 @@ class Tx:
                 query = query.where(objects.c.seq < anchor)
         rows = self.conn.execute(query.order_by(objects.c.seq.desc()).limit(limit + 1)).all()
         return [json.loads(r.data) for r in rows[:limit]], len(rows) > limit
+
+    def seq_of(self, table: sa.Table, object_id: str) -> int | None:
+        """The position of `object_id` in `table` (objects or events); None if unknown."""
+        return self.conn.execute(sa.select(table.c.seq).where(table.c.id == object_id)).scalar()
+
+    def page(
+        self,
+        table: sa.Table,
+        conditions: list[Any],
+        *,
+        limit: int,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page, newest first, of the rows matching `conditions` and `keep`.
+
+        `after_seq` pages on from a cursor (older rows), `before_seq` back towards newer ones.
+        Filters apply before the limit; `has_more` says whether another matching row exists
+        beyond the page in the direction of travel.
+        """
+        query = sa.select(table.c.data).where(*conditions)
+        if before_seq is not None:
+            query = query.where(table.c.seq > before_seq).order_by(table.c.seq.asc())
+        else:
+            if after_seq is not None:
+                query = query.where(table.c.seq < after_seq)
+            query = query.order_by(table.c.seq.desc())
+        found: list[dict[str, Any]] = []
+        has_more = False
+        for row in self.conn.execute(query):
+            obj = json.loads(row.data)
+            if keep is not None and not keep(obj):
+                continue
+            if len(found) == limit:
+                has_more = True
+                break
+            found.append(obj)
+        if before_seq is not None:
+            found.reverse()
+        return found, has_more
 
     # -- idempotency -----------------------------------------------------------------------
     def get_idempotent(self, key: str) -> StoredResponse | None:

@@ -8,6 +8,7 @@ from typing import Any
 from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str
 from webapp.sandbox.context import Ctx, list_object, new_id
 from webapp.sandbox.errors import invalid
+from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount, minimum_charge
 from webapp.sandbox.resources.payment_intents import cancel_payment_intent
 from webapp.sandbox.resources.setup_intents import build_setup_intent
@@ -240,21 +241,31 @@ def expire_session(ctx: Ctx, cs_id: str) -> dict[str, Any]:
 
 
 def list_sessions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
-    limit = min(as_int(params.get("limit", 10), "limit", minimum=1), 100)
-    rows, has_more = ctx.tx.list(
-        "checkout.session",
+    """Sessions, filtered by customer, payment_intent and status (as lazily expired)."""
+    status = as_str(params.get("status"), "status")
+
+    def keep(session: dict[str, Any]) -> bool:
+        return status is None or _current_status(ctx, session) == status
+
+    page = object_page(
+        ctx,
+        params,
+        url,
+        object_type="checkout.session",
+        kind="checkout.session",
+        keep=keep,
         customer=as_str(params.get("customer"), "customer"),
         payment_intent=as_str(params.get("payment_intent"), "payment_intent"),
-        limit=limit,
-        starting_after=as_str(params.get("starting_after"), "starting_after"),
     )
-    status = as_str(params.get("status"), "status")
-    sessions = []
-    for row in rows:
-        _expire_if_due(ctx, row)
-        if status is None or row["status"] == status:
-            sessions.append(row)
-    return list_object(url, sessions, has_more)
+    for session in page["data"]:
+        _expire_if_due(ctx, session)
+    return page
+
+
+def _current_status(ctx: Ctx, session: dict[str, Any]) -> str:
+    if session["status"] == "open" and session["expires_at"] <= ctx.now:
+        return "expired"
+    return session["status"]
 
 
 def session_line_items(session: dict[str, Any], url: str) -> dict[str, Any]:

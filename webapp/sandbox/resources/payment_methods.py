@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from webapp.sandbox.cards import TEST_CARDS, TEST_PM_TOKENS
-from webapp.sandbox.coerce import as_int, as_str
-from webapp.sandbox.context import Ctx, list_object, new_id, public
+from webapp.sandbox.coerce import as_str
+from webapp.sandbox.context import Ctx, new_id, public
 from webapp.sandbox.errors import invalid
+from webapp.sandbox.lists import object_page
 
 
 def build_card_payment_method(
@@ -105,16 +106,19 @@ def detach_payment_method(ctx: Ctx, pm_id: str) -> dict[str, Any]:
 
 
 def list_payment_methods(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    """A customer's PaymentMethods (`customer` required here), optionally of one `type`."""
     customer_id = as_str(params.get("customer"), "customer", required=True)
     assert customer_id is not None
     ctx.load(customer_id, "customer", "customer", param="customer")
     wanted_type = as_str(params.get("type"), "type")
-    limit = as_int(params.get("limit", 10), "limit", minimum=1)
-    rows, has_more = ctx.tx.list(
-        "payment_method",
+    page = object_page(
+        ctx,
+        params,
+        url,
+        object_type="payment_method",
+        kind="payment_method",
+        keep=lambda pm: wanted_type is None or pm["type"] == wanted_type,
         customer=customer_id,
-        limit=min(limit, 100),
-        starting_after=as_str(params.get("starting_after"), "starting_after"),
     )
-    data = [public(pm) for pm in rows if wanted_type is None or pm["type"] == wanted_type]
-    return list_object(url, data, has_more)
+    page["data"] = [public(pm) for pm in page["data"]]
+    return page

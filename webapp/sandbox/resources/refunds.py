@@ -7,6 +7,7 @@ from typing import Any
 from webapp.sandbox.coerce import as_int, as_metadata, as_str
 from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import invalid
+from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount
 
 _REASONS = (None, "duplicate", "fraudulent", "requested_by_customer")
@@ -92,12 +93,16 @@ def _apply_to_charge(ctx: Ctx, charge: dict[str, Any], refund: dict[str, Any]) -
 
 
 def list_refunds(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
-    limit = min(as_int(params.get("limit", 10), "limit", minimum=1), 100)
-    rows, has_more = ctx.tx.list(
-        "refund",
-        payment_intent=as_str(params.get("payment_intent"), "payment_intent"),
-        limit=limit,
-        starting_after=as_str(params.get("starting_after"), "starting_after"),
-    )
+    """Refunds, optionally of one `payment_intent` or one `charge`."""
     charge = as_str(params.get("charge"), "charge")
-    return list_object(url, [public(r) for r in rows if charge is None or r["charge"] == charge], has_more)
+    page = object_page(
+        ctx,
+        params,
+        url,
+        object_type="refund",
+        kind="refund",
+        keep=lambda refund: charge is None or refund["charge"] == charge,
+        payment_intent=as_str(params.get("payment_intent"), "payment_intent"),
+    )
+    page["data"] = [public(r) for r in page["data"]]
+    return page
