@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.sandbox.errors import invalid, missing
+from webapp.sandbox.shapes import complete
 from webapp.sandbox.store import Tx
 
 API_VERSION = "2026-10-28.endive"  # what the pinned SDK (16.1) sends and expects
@@ -28,8 +29,9 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 
 def public(obj: dict[str, Any]) -> dict[str, Any]:
-    """A deep copy without the sandbox's private ("_"-prefixed) keys."""
-    return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+    """What Stripe would send: a deep copy without the sandbox's private ("_"-prefixed) keys,
+    completed to every field the SDK declares for the object (`shapes.complete`)."""
+    return complete({k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")})
 
 
 def list_object(url: str, data: list[dict[str, Any]], has_more: bool = False) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class Ctx:
             "request": {"id": self.request_id, "idempotency_key": self.idempotency_key},
             "type": type_,
         }
+        complete(evt)
         self.tx.add_event(evt)
         self.emitted.append(evt["id"])
         return evt

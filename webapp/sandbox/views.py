@@ -83,7 +83,7 @@ def control_faults() -> Response:
 def _session_view(session: dict[str, Any]) -> dict[str, Any]:
     items = []
     for item in session.get("_line_items") or []:
-        product = item["price"]["product"]
+        product = item.get("_product") or {"name": item["description"]}
         items.append(
             {
                 "name": product["name"],

@@ -86,12 +86,9 @@ def pay_with_card(
     if decline:
         message = DECLINE_MESSAGES[decline]
         code = "incorrect_number" if decline == "incorrect_number" else "card_declined"
-        error = {
-            "code": code,
-            "decline_code": None if code == "incorrect_number" else decline,
-            "message": message,
-            "type": "card_error",
-        }
+        error = {"code": code, "message": message, "type": "card_error"}
+        if code == "card_declined":
+            error["decline_code"] = decline
         record_failure(ctx, pi, error)
         ctx.tx.put(session)
         return PayOutcome(session, message, decline)

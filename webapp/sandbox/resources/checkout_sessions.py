@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str
-from webapp.sandbox.context import Ctx, list_object, new_id
+from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount, minimum_charge
@@ -53,11 +52,11 @@ def create_checkout_session(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "setup_intent": None,
         "status": "open",
         "success_url": success_url,
-        "ui_mode": "hosted",
+        "ui_mode": "hosted_page",  # the announced API version's name for the hosted page
         "url": f"{ctx.base_url}/pay/{cs_id}",
     }
     if mode == "payment":
-        _fill_payment_session(session, params)
+        _fill_payment_session(ctx, session, params)
     else:
         _fill_setup_session(ctx, session, params)
     ctx.tx.put(session)
@@ -107,11 +106,11 @@ def _saved_payment_method_options(saved: Any) -> dict[str, Any] | None:
     }
 
 
-def _fill_payment_session(session: dict[str, Any], params: dict[str, Any]) -> None:
+def _fill_payment_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any]) -> None:
     items = params.get("line_items")
     if not isinstance(items, list) or not items:
         raise invalid("You must specify `line_items` when `mode` is `payment`.", param="line_items")
-    line_items = [_line_item(item, f"line_items[{index}]") for index, item in enumerate(items)]
+    line_items = [_line_item(ctx, item, f"line_items[{index}]") for index, item in enumerate(items)]
     currency = line_items[0]["currency"]
     for index, item in enumerate(line_items):
         if item["currency"] != currency:
@@ -124,13 +123,15 @@ def _fill_payment_session(session: dict[str, Any], params: dict[str, Any]) -> No
         currency=currency,
         amount_subtotal=total,
         amount_total=total,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        payment_method_options={"card": {"request_three_d_secure": "automatic"}},
         _line_items=line_items,
         _payment_intent_data=_payment_intent_data(params.get("payment_intent_data")),
     )
 
 
-def _line_item(item: Any, prefix: str) -> dict[str, Any]:
-    """One `line_items[i]` (price_data only) as Stripe's `item` object."""
+def _line_item(ctx: Ctx, item: Any, prefix: str) -> dict[str, Any]:
+    """One `line_items[i]` (price_data only) as Stripe's `item` object, its product stored."""
     if not isinstance(item, dict):
         raise invalid("Invalid object", param=prefix)
     if item.get("price"):
@@ -141,11 +142,7 @@ def _line_item(item: Any, prefix: str) -> dict[str, Any]:
     currency = as_currency(price_data.get("currency"), f"{prefix}[price_data][currency]")
     unit_amount = as_int(price_data.get("unit_amount"), f"{prefix}[price_data][unit_amount]", minimum=0)
     quantity = as_int(item.get("quantity", 1), f"{prefix}[quantity]", minimum=1)
-    product = price_data.get("product_data")
-    if not isinstance(product, dict):
-        raise invalid("Missing required param: product_data.", param=f"{prefix}[price_data][product_data]")
-    name = as_str(product.get("name"), f"{prefix}[price_data][product_data][name]", required=True)
-    description = as_str(product.get("description"), f"{prefix}[price_data][product_data][description]")
+    product = _product(ctx, price_data.get("product_data"), f"{prefix}[price_data][product_data]")
     amount = unit_amount * quantity
     return {
         "id": new_id("li_"),
@@ -155,17 +152,49 @@ def _line_item(item: Any, prefix: str) -> dict[str, Any]:
         "amount_tax": 0,
         "amount_total": amount,
         "currency": currency,
-        "description": name,
+        "description": product["name"],
         "price": {
             "id": new_id("price_"),
             "object": "price",
+            "active": False,
+            "billing_scheme": "per_unit",
+            "created": ctx.now,
             "currency": currency,
-            "product": {"name": name, "description": description},
+            "livemode": False,
+            "metadata": {},
+            "product": product["id"],
+            "tax_behavior": "unspecified",
             "type": "one_time",
             "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
         },
         "quantity": quantity,
+        "_product": {"name": product["name"], "description": product["description"]},
     }
+
+
+def _product(ctx: Ctx, product_data: Any, param: str) -> dict[str, Any]:
+    """The inactive Product Stripe makes for `price_data[product_data]`, stored (expandable)."""
+    if not isinstance(product_data, dict):
+        raise invalid("Missing required param: product_data.", param=param)
+    product = {
+        "id": new_id("prod_", 14),
+        "object": "product",
+        "active": False,
+        "created": ctx.now,
+        "description": as_str(product_data.get("description"), f"{param}[description]"),
+        "images": [],
+        "livemode": False,
+        "marketing_features": [],
+        "metadata": as_metadata(product_data.get("metadata"), f"{param}[metadata]"),
+        "name": as_str(product_data.get("name"), f"{param}[name]", required=True),
+        "shippable": None,
+        "type": "service",
+        "updated": ctx.now,
+        "url": None,
+    }
+    ctx.tx.put(product)
+    return product
 
 
 def _check_total(total: int, currency: str) -> None:
@@ -269,7 +298,8 @@ def _current_status(ctx: Ctx, session: dict[str, Any]) -> str:
 
 
 def session_line_items(session: dict[str, Any], url: str) -> dict[str, Any]:
-    return list_object(url, copy.deepcopy(session.get("_line_items") or []))
+    items = [public(item) for item in session.get("_line_items") or []]
+    return list_object(url, items)
 
 
 def cancel_url_for(session: dict[str, Any]) -> str | None:

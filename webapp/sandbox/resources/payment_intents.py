@@ -21,6 +21,7 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
         "object": "payment_intent",
         "amount": session["amount_total"],
         "amount_capturable": 0,
+        "amount_details": {"tip": {}},
         "amount_received": 0,
         "canceled_at": None,
         "cancellation_reason": None,
@@ -37,6 +38,14 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
         "metadata": dict(pi_data.get("metadata") or {}),
         "next_action": None,
         "payment_method": None,
+        "payment_method_options": {
+            "card": {
+                "installments": None,
+                "mandate_options": None,
+                "network": None,
+                "request_three_d_secure": "automatic",
+            }
+        },
         "payment_method_types": ["card"],
         "receipt_email": None,
         "setup_future_usage": pi_data.get("setup_future_usage"),

@@ -28,7 +28,6 @@ def create_refund(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "created": ctx.now,
         "currency": charge["currency"],
         "destination_details": {"type": "card", "card": {"type": "refund"}},
-        "failure_reason": None,
         "metadata": as_metadata(params.get("metadata")),
         "payment_intent": charge["payment_intent"],
         "reason": reason,
