@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 # number -> (brand, funding, decline code or None)
 TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
     "4242424242424242": ("visa", "credit", None),
@@ -13,7 +16,10 @@ TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
     "4000000000000002": ("visa", "credit", "generic_decline"),
     "4000000000009995": ("visa", "credit", "insufficient_funds"),
     "4000000000009987": ("visa", "credit", "lost_card"),
+    "4000000000009979": ("visa", "credit", "stolen_card"),
     "4000000000000069": ("visa", "credit", "expired_card"),
+    "4000000000000127": ("visa", "credit", "incorrect_cvc"),
+    "4000000000000119": ("visa", "credit", "processing_error"),
 }
 
 # Stripe's test PaymentMethod tokens accepted by attach.
@@ -28,10 +34,49 @@ DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
     "lost_card": "Your card was declined.",
+    "stolen_card": "Your card was declined.",
     "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    "processing_error": "An error occurred while processing your card. Try again in a little bit.",
     "incorrect_number": "Your card number is incorrect.",
     "not_a_test_card": ("Your card was declined. This is the sandbox: use a test card such as 4242 4242 4242 4242."),
 }
+
+# The error `code` of each decline, as Stripe's testing cards give it (the rest: card_declined).
+_ERROR_CODES = {
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_cvc",
+    "processing_error": "processing_error",
+    "incorrect_number": "incorrect_number",
+}
+
+
+def card_error(decline: str) -> dict[str, Any]:
+    """Stripe's `last_payment_error` / `last_setup_error` core for a decline.
+
+    `decline_code` is present only for declines by the issuer; a number that is not a card
+    at all (`incorrect_number`) has none.
+    """
+    error: dict[str, Any] = {
+        "code": _ERROR_CODES.get(decline, "card_declined"),
+        "message": DECLINE_MESSAGES[decline],
+        "type": "card_error",
+    }
+    if decline != "incorrect_number":
+        error["decline_code"] = decline
+    return error
+
+
+def expiry_refusal(exp_month: int | None, exp_year: int | None, now: int) -> str | None:
+    """The hosted page's message for an expiry date in the past (None when it is fine)."""
+    if exp_month is None or exp_year is None:
+        return None
+    today = time.gmtime(now)
+    if exp_year < today.tm_year:
+        return "Your card's expiration year is in the past."
+    if exp_year == today.tm_year and exp_month < today.tm_mon:
+        return "Your card's expiration date is in the past."
+    return None
 
 
 def luhn_ok(number: str) -> bool:

@@ -47,3 +47,25 @@ def build_charge(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, 
         "refunds": list_object(f"/v1/charges/{charge_id}/refunds", []),
         "status": "succeeded",
     }
+
+
+def build_failed_charge(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    """The failed Charge of a declined attempt: nothing captured, the issuer's reason in `outcome`."""
+    charge = build_charge(ctx, pi, pm)
+    charge.update(
+        amount_captured=0,
+        balance_transaction=None,
+        captured=False,
+        failure_code=error["code"],
+        failure_message=error["message"],
+        outcome={
+            "network_status": "declined_by_network",
+            "reason": error.get("decline_code"),
+            "risk_level": "normal",
+            "seller_message": "The bank did not return any further details with this decline.",
+            "type": "issuer_declined",
+        },
+        paid=False,
+        status="failed",
+    )
+    return charge

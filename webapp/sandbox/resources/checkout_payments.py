@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.sandbox.cards import DECLINE_MESSAGES, card_decline_for, normalise_card_number
-from webapp.sandbox.context import Ctx
+from webapp.sandbox.cards import card_decline_for, card_error, expiry_refusal, normalise_card_number
+from webapp.sandbox.context import Ctx, public
 from webapp.sandbox.errors import StripeAPIError, invalid
+from webapp.sandbox.resources.charges import build_failed_charge
 from webapp.sandbox.resources.checkout_sessions import load_session
 from webapp.sandbox.resources.payment_intents import payment_intent_for, record_failure, succeed
 from webapp.sandbox.resources.payment_methods import (
@@ -79,19 +80,16 @@ def pay_with_card(
     session = load_session(ctx, cs_id)
     _ensure_open(session)
     card = CardInput(normalise_card_number(card_number), exp_month, exp_year, save_card)
+    refusal = expiry_refusal(exp_month, exp_year, ctx.now)
+    if refusal:
+        # Checked in the browser, as Stripe's page does: nothing reaches the API.
+        return PayOutcome(session, refusal, "invalid_expiry")
     decline = card_decline_for(card.number)
     if session["mode"] == "setup":
         return _complete_setup(ctx, session, card, decline)
     pi = payment_intent_for(ctx, session)
     if decline:
-        message = DECLINE_MESSAGES[decline]
-        code = "incorrect_number" if decline == "incorrect_number" else "card_declined"
-        error = {"code": code, "message": message, "type": "card_error"}
-        if code == "card_declined":
-            error["decline_code"] = decline
-        record_failure(ctx, pi, error)
-        ctx.tx.put(session)
-        return PayOutcome(session, message, decline)
+        return _decline(ctx, session, pi, card, decline)
     attach = _attaches_card(session, pi, card.save_card)
     pm = build_card_payment_method(
         ctx,
@@ -108,6 +106,25 @@ def pay_with_card(
     return _complete(ctx, session)
 
 
+def _decline(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], card: CardInput, decline: str) -> PayOutcome:
+    """A declined attempt: a failed Charge (`charge.failed`) and `payment_intent.payment_failed`.
+
+    A number that is not a card (`incorrect_number`) never reaches the issuer: no charge.
+    """
+    error = card_error(decline)
+    if decline != "incorrect_number":
+        pm = build_card_payment_method(ctx, card.number, exp_month=card.exp_month, exp_year=card.exp_year)
+        ctx.tx.put(pm)
+        charge = build_failed_charge(ctx, pi, pm, error)
+        ctx.tx.put(charge)
+        ctx.emit("charge.failed", charge)
+        error.update(charge=charge["id"], payment_method=public(pm))
+        pi["latest_charge"] = charge["id"]
+    record_failure(ctx, pi, error)
+    ctx.tx.put(session)
+    return PayOutcome(session, error["message"], decline)
+
+
 def _attaches_card(session: dict[str, Any], pi: dict[str, Any], save_card: bool) -> bool:
     """Whether the card is saved to the session's customer (setup_future_usage or consent)."""
     saved_opts = session.get("saved_payment_method_options") or {}
@@ -119,10 +136,9 @@ def _complete_setup(ctx: Ctx, session: dict[str, Any], card: CardInput, decline:
     setup_intent = ctx.tx.get(session["setup_intent"])
     assert setup_intent is not None
     if decline:
-        message = DECLINE_MESSAGES[decline]
-        error = {"code": "card_declined", "decline_code": decline, "message": message, "type": "card_error"}
+        error = card_error(decline)
         record_setup_failure(ctx, setup_intent, error)
-        return PayOutcome(session, message, decline)
+        return PayOutcome(session, error["message"], decline)
     pm = build_card_payment_method(
         ctx,
         card.number,

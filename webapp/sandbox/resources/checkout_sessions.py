@@ -234,6 +234,7 @@ def _fill_setup_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any
     )
     setup_intent = build_setup_intent(ctx, customer=session["customer"], metadata=metadata)
     ctx.tx.put(setup_intent)
+    ctx.emit("setup_intent.created", setup_intent)
     session.update(setup_intent=setup_intent["id"], payment_status="no_payment_required")
 
 

@@ -59,6 +59,8 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
 def succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str, Any]) -> None:
     """Charges `pm` for the whole PaymentIntent; the session becomes paid."""
     charge = build_charge(ctx, pi, pm)
+    balance_transaction = charge["balance_transaction"]
+    charge["balance_transaction"] = None  # attached a moment later: charge.updated
     ctx.tx.put(charge)
     pi.update(
         status="succeeded",
@@ -72,6 +74,9 @@ def succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str,
     session["payment_status"] = "paid"
     ctx.emit("charge.succeeded", charge)
     ctx.emit("payment_intent.succeeded", pi)
+    charge["balance_transaction"] = balance_transaction
+    ctx.tx.put(charge)
+    ctx.emit("charge.updated", charge, {"balance_transaction": None})
 
 
 def record_failure(ctx: Ctx, pi: dict[str, Any], error: dict[str, Any]) -> None:
