@@ -141,28 +141,6 @@ class Tx:
             self.conn.execute(objects.insert().values(id=obj["id"], seq=seq + 1, **values))
         return obj
 
-    def list(
-        self,
-        object_type: str,
-        *,
-        customer: str | None = None,
-        payment_intent: str | None = None,
-        limit: int = 10,
-        starting_after: str | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Newest first, like Stripe; returns (page, has_more)."""
-        query = sa.select(objects.c.data, objects.c.seq).where(objects.c.type == object_type)
-        if customer is not None:
-            query = query.where(objects.c.customer == customer)
-        if payment_intent is not None:
-            query = query.where(objects.c.payment_intent == payment_intent)
-        if starting_after:
-            anchor = self.conn.execute(sa.select(objects.c.seq).where(objects.c.id == starting_after)).scalar()
-            if anchor is not None:
-                query = query.where(objects.c.seq < anchor)
-        rows = self.conn.execute(query.order_by(objects.c.seq.desc()).limit(limit + 1)).all()
-        return [json.loads(r.data) for r in rows[:limit]], len(rows) > limit
-
     def seq_of(self, table: sa.Table, object_id: str) -> int | None:
         """The position of `object_id` in `table` (objects or events); None if unknown."""
         return self.conn.execute(sa.select(table.c.seq).where(table.c.id == object_id)).scalar()

@@ -8,6 +8,7 @@ import pytest
 import stripe
 
 from .api_helpers import CHECKOUT, call
+from .sandbox_helpers import new_checkout
 
 
 @pytest.fixture
@@ -49,6 +50,11 @@ def test_auto_paging_iter_terminates_and_yields_each_object_once(sdk, gateway):
     assert len({m.id for m in methods}) == len(methods) == 5
     methods = list(sdk.v1.payment_methods.list(params={"customer": customer, "limit": 2}).auto_paging_iter())
     assert len({m.id for m in methods}) == 5
+    made = [new_checkout(gateway, customer_id=customer, idempotency_key=f"pg-{i}").id for i in range(5)]
+    sessions = [
+        s.id for s in sdk.v1.checkout.sessions.list(params={"customer": customer, "limit": 2}).auto_paging_iter()
+    ]
+    assert sessions == made[::-1]
 
 
 def test_an_unknown_cursor_is_refused(client):
