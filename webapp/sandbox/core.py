@@ -22,6 +22,10 @@ from flask import Flask
 from webapp.sandbox.context import Ctx
 from webapp.sandbox.store import FAULT_KINDS, Delivery, Store, get_store
 
+# Every request refused for its parameters in this process, by any Sandbox (newest last):
+# what a test run reads to prove the app's own requests all pass Stripe's definitions.
+REFUSALS: list[dict[str, Any]] = []
+
 SIGNATURE_USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
 
@@ -109,10 +113,10 @@ class Sandbox:
 
     def record_refusal(self, method: str, path: str, error: Any) -> None:
         """Remembers a request refused for its parameters (bounded; tests read `refusals`)."""
-        self.refusals.append(
-            {"method": method, "path": path, "param": error.param, "code": error.code, "message": error.message}
-        )
+        refusal = {"method": method, "path": path, "param": error.param, "code": error.code, "message": error.message}
+        self.refusals.append(refusal)
         del self.refusals[:-1000]
+        REFUSALS.append(refusal)
 
     # -- fault injection -------------------------------------------------------------------
     def inject_faults(self, count: int, kind: str) -> None:

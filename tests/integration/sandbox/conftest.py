@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .refusals import expect_refusals, no_unexpected_refusals  # noqa: F401 (fixtures)
 from .sandbox_helpers import Receiver, build_app
 
 

@@ -266,7 +266,7 @@ def test_expanded_and_evented_objects_conform(client, world, sbx_app):
     assert problems == []
 
 
-def test_every_endpoint_refuses_an_unknown_parameter(client, world):
+def test_every_endpoint_refuses_an_unknown_parameter(client, world, expect_refusals):
     assert len(ROUTES) >= 20
     for route in ROUTES:
         pairs = [*_params_for(route, world), ("bogus_param", "1")]
@@ -281,7 +281,7 @@ def test_every_endpoint_refuses_an_unknown_parameter(client, world):
         ), route.template
 
 
-def test_every_declared_enum_value_is_accepted_and_others_refused(client):
+def test_every_declared_enum_value_is_accepted_and_others_refused(client, expect_refusals):
     """Enum checks come from the declared Literals: each declared `reason` passes validation."""
     from stripe.params import RefundCreateParams
 

@@ -26,7 +26,7 @@ def test_an_error_answer_is_stored_and_replayed_for_its_key(client):
     assert headers["Idempotent-Replayed"] == "true"
 
 
-def test_a_request_refused_by_validation_is_not_stored(client):
+def test_a_request_refused_by_validation_is_not_stored(client, expect_refusals):
     key = {"Idempotency-Key": "cus-1"}
     status, _, _ = call(client, "POST", "/v1/customers", [("bogus_param", "1")], **key)
     assert status == 400
@@ -57,7 +57,7 @@ def test_a_key_reused_on_another_endpoint_is_refused_in_stripes_words(client):
     assert headers["Request-Id"].startswith("req_")
 
 
-def test_every_answer_carries_a_request_id(sbx_app, client):
+def test_every_answer_carries_a_request_id(sbx_app, client, expect_refusals):
     answers = [
         client.get(f"{PREFIX}/v1/customers/cus_x"),  # 401: no key
         client.get(f"{PREFIX}/v1/nothing_here", headers=AUTH),  # 404: unknown URL

@@ -39,7 +39,7 @@ def test_the_sdk_talks_to_the_root_like_to_stripe_mock(root_served):
     assert [e.data.object.id for e in events.data] == [customer.id]
 
 
-def test_root_and_prefixed_api_share_one_account_and_its_errors(root_served):
+def test_root_and_prefixed_api_share_one_account_and_its_errors(root_served, expect_refusals):
     auth = {"Authorization": "Bearer sk_test_root"}
     created = requests.post(f"{root_served}/v1/checkout/sessions", data=CHECKOUT, headers=auth, timeout=10)
     assert created.status_code == 200, created.text

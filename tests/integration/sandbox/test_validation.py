@@ -8,6 +8,8 @@ from webapp.sandbox import get_sandbox
 
 from .api_helpers import CHECKOUT, call, error_of
 
+pytestmark = pytest.mark.usefixtures("expect_refusals")
+
 
 @pytest.fixture
 def sandbox_url(tmp_path) -> str:
