@@ -470,7 +470,7 @@ class Gateway:
             "mode": "setup",
             "customer": customer_id,
             "currency": currency.lower(),
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "success_url": success_url,
             "cancel_url": cancel_url,
             "metadata": dict(metadata),
