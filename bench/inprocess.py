@@ -1,11 +1,12 @@
 """In-process cost per request (Flask test client, real PostgreSQL), for profiling by hand.
 
-    .venv/bin/python bench/inprocess.py [--n 1000] [--profile checkout|webhook]
+    .venv/bin/python bench/inprocess.py [--n 1000] [--profile checkout|course|catalog|webhook [--cprofile]]
 
 Not a budget figure (those are bench/run.py's, through gunicorn): this isolates the app's
 own CPU and round trips per request, without the HTTP server and load generator, so a
-change can be judged in seconds. Prints µs per request for the checkout page, the webhook
-(an ignored event) and the two baselines of bench/baseline_app.py.
+change can be judged in seconds. Prints µs per request for the signed-in checkout page, the
+anonymous course page and catalog (no cookies), the bare page, each against the floor
+(`/page-with-query`), and the webhook (an ignored event) against verify + INSERT.
 """
 
 from __future__ import annotations
@@ -37,10 +38,31 @@ def per_request(call, n: int) -> tuple[float, float]:
     return best
 
 
+def profile(target, args) -> int:
+    """pyinstrument (or cProfile, by own time) over `args.n` calls of `target`."""
+    from pyinstrument import Profiler
+
+    per_request(target, 50)
+    if args.cprofile:
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as profiler:
+            for _ in range(args.n):
+                target()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+        return 0
+    with Profiler(interval=0.0002) as profiler:
+        for _ in range(args.n):
+            target()
+    print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("SHOW_ALL"))))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--profile", choices=["checkout", "webhook"])
+    parser.add_argument("--profile", choices=["checkout", "course", "catalog", "webhook"])
     parser.add_argument("--cprofile", action="store_true", help="with --profile: cProfile, by own time")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -70,6 +92,19 @@ def main() -> int:
             response = client.get(f"/checkout/{environment.COURSE_SLUG}")
             assert response.status_code == 200, response.status_code
 
+        anonymous = app.test_client(use_cookies=False)  # no cookies, like wrk against a public page
+
+        def course():
+            response = anonymous.get(f"/courses/{environment.COURSE_SLUG}")
+            assert response.status_code == 200, response.status_code
+
+        def catalog():
+            response = anonymous.get("/")
+            assert response.status_code == 200, response.status_code
+
+        def base_floor():
+            assert base.get("/page-with-query").status_code == 200
+
         def webhook():
             body, signature = loadgen.signed_event(next(counter), "ip_app")
             response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": signature},
@@ -84,27 +119,15 @@ def main() -> int:
             response = base.post("/webhook", data=body, headers={"Stripe-Signature": signature})
             assert response.status_code == 200
 
+        targets = {"checkout": checkout, "course": course, "catalog": catalog, "webhook": webhook}
         if args.profile:
-            from pyinstrument import Profiler
-
-            target = checkout if args.profile == "checkout" else webhook
-            per_request(target, 50)
-            if args.cprofile:
-                import cProfile
-                import pstats
-
-                with cProfile.Profile() as profile:
-                    for _ in range(args.n):
-                        target()
-                pstats.Stats(profile).sort_stats("tottime").print_stats(40)
-                return 0
-            with Profiler(interval=0.0002) as profiler:
-                for _ in range(args.n):
-                    target()
-            print(profiler.output_text(unicode=True, color=False, show_all=bool(os.environ.get("SHOW_ALL"))))
-            return 0
+            return profile(targets[args.profile], args)
+        floor = per_request(base_floor, args.n)
         rows = [
-            ("checkout page", per_request(checkout, args.n), "bare page", per_request(base_page, args.n)),
+            ("checkout page", per_request(checkout, args.n), "floor", floor),
+            ("course (anon)", per_request(course, args.n), "floor", floor),
+            ("catalog (anon)", per_request(catalog, args.n), "floor", floor),
+            ("bare page", per_request(base_page, args.n), "floor", floor),
             ("webhook", per_request(webhook, args.n), "verify+insert", per_request(base_webhook, args.n)),
         ]
         print("(wall µs / CPU µs of this process per request; the database's own CPU is not counted)")

@@ -115,9 +115,10 @@ def signed_event_requests(host: str, path: str, count: int, tag: str) -> list[by
 
 
 def get_requests(host: str, paths: list[str], cookie: str, count: int) -> list[bytes]:
+    """GET requests; with `cookie`, as the learner signed in with that session token, else anonymous."""
+    cookie_line = f"Cookie: __session={cookie}\r\n" if cookie else ""
     return [
-        f"GET {paths[n % len(paths)]} HTTP/1.1\r\nHost: {host}\r\nCookie: __session={cookie}\r\n"
-        f"Connection: close\r\n\r\n".encode()
+        f"GET {paths[n % len(paths)]} HTTP/1.1\r\nHost: {host}\r\n{cookie_line}Connection: close\r\n\r\n".encode()
         for n in range(count)
     ]
 

@@ -1,73 +1,89 @@
-"""P1: the checkout page against the bare Flask + Jinja page (and the floor: the bare page
-after the same one read), throughput and tail, best of the rounds."""
+"""P1: the pages against the floor — the bare Flask + Jinja page after the same one read on a
+raw psycopg connection — throughput and tail, best of the rounds, rounds alternating.
+
+Pages: the signed-in checkout page (a valid `__session` cookie) and the two public pages an
+anonymous visitor hits, the catalog and the course page (no cookie at all, as a first visit
+or a crawler). Also printed, not budgeted: each against the bare page without the read.
+"""
 
 from __future__ import annotations
 
 from environment import COURSE_SLUG, Figure, Server
 from loadgen import Load, blast, get_requests, has_wrk, wrk
 
+BUDGET = 0.6  # × the floor
+TAIL = 3.0  # p99 ≤ TAIL × p50
+
+
+def _pages(app: Server, base: Server, token: str):
+    """(label, server, path, headers, what) for every side P1 measures, in round order."""
+    cookie = {"Cookie": f"__session={token}"}
+    return (
+        ("bare", base, "/page", {}, "bare Flask+Jinja page"),
+        ("floor", base, "/page-with-query", {}, "bare page + the one read (raw psycopg)"),
+        ("checkout", app, f"/checkout/{COURSE_SLUG}", cookie, "checkout page, signed in"),
+        ("course", app, f"/courses/{COURSE_SLUG}", {}, "course page, anonymous"),
+        ("catalog", app, "/", {}, "catalog, anonymous"),
+    )
+
+
+def _load(server: Server, path: str, headers: dict[str, str], token: str, args) -> Load:
+    if has_wrk():
+        return wrk(server.base + path, seconds=args.seconds, connections=args.connections, headers=headers)
+    cookie = token if headers else ""
+    return blast(
+        server.port,
+        get_requests(f"127.0.0.1:{server.port}", [path], cookie, 200_000),
+        seconds=args.seconds,
+        connections=args.connections,
+    )
+
 
 def p1(app: Server, base: Server, token: str, args, say) -> list[Figure]:
     best: dict[str, Load] = {}
-    sides = (
-        ("baseline", base, "/page", {}),
-        ("floor", base, "/page-with-query", {}),
-        ("app", app, f"/checkout/{COURSE_SLUG}", {"Cookie": f"__session={token}"}),
-    )
+    sides = _pages(app, base, token)
     for round_no in range(args.rounds):
-        for label, server, path, headers in sides:
-            if has_wrk():
-                load = wrk(server.base + path, seconds=args.seconds, connections=args.connections, headers=headers)
-            else:
-                load = blast(
-                    server.port,
-                    get_requests(f"127.0.0.1:{server.port}", [path], token, 200_000),
-                    seconds=args.seconds,
-                    connections=args.connections,
-                )
+        # alternate the order too, so neither side always runs on a machine the other warmed
+        for label, server, path, headers, _ in sides if round_no % 2 == 0 else reversed(sides):
+            load = _load(server, path, headers, token, args)
             say(
                 f"  P1 round {round_no + 1} {label:<8} {load.rps:8.1f} req/s  p50 {load.p50_ms:6.2f} ms  "
                 f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}"
             )
             if label not in best or load.rps > best[label].rps:
                 best[label] = load
-    best_app, best_base, floor = best["app"], best["baseline"], best["floor"]
-    ratio = best_app.rps / best_base.rps
-    tail = best_app.p99_ms / best_app.p50_ms
-    errors = best_app.errors + best_base.errors
-    return [
+    bare, floor = best["bare"], best["floor"]
+    figures = [
         Figure(
             "P1",
-            "checkout page throughput / bare Flask+Jinja page",
-            ratio,
-            "≥ 0.50",
-            ratio >= 0.5 and errors == 0,
-            f"{best_app.rps:.0f} vs {best_base.rps:.0f} req/s" + (f", {errors} errors" if errors else ""),
-        ),
-        Figure(
-            "P1",
-            "checkout page p99 / p50",
-            tail,
-            "≤ 3.00",
-            tail <= 3.0,
-            f"p50 {best_app.p50_ms:.1f} ms, p99 {best_app.p99_ms:.1f} ms",
-        ),
-        Figure(
-            "P1",
-            "(floor) bare page + the page's one query / bare page",
-            floor.rps / best_base.rps,
+            "(floor) bare page + the one read / bare page",
+            floor.rps / bare.rps,
             "—",
-            floor.errors == 0,
-            f"{floor.rps:.0f} vs {best_base.rps:.0f} req/s: the ratio left for everything but the read",
+            floor.errors == 0 and bare.errors == 0,
+            f"{floor.rps:.0f} vs {bare.rps:.0f} req/s",
             informational=True,
-        ),
-        Figure(
-            "P1",
-            "(floor) checkout page / bare page + the page's one query",
-            best_app.rps / floor.rps,
-            "—",
-            floor.errors == 0,
-            f"{best_app.rps:.0f} vs {floor.rps:.0f} req/s: our cost over the same read",
-            informational=True,
-        ),
+        )
     ]
+    for label, _, _, _, what in sides[2:]:
+        page = best[label]
+        ratio, tail = page.rps / floor.rps, page.p99_ms / page.p50_ms
+        figures += [
+            Figure(
+                "P1",
+                f"{what} / floor",
+                ratio,
+                f"≥ {BUDGET:.2f}",
+                ratio >= BUDGET and page.errors == 0,
+                f"{page.rps:.0f} vs {floor.rps:.0f} req/s; vs bare page {page.rps / bare.rps:.2f}"
+                + (f", {page.errors} errors" if page.errors else ""),
+            ),
+            Figure(
+                "P1",
+                f"{what}: p99 / p50",
+                tail,
+                f"≤ {TAIL:.2f}",
+                tail <= TAIL,
+                f"p50 {page.p50_ms:.1f} ms, p99 {page.p99_ms:.1f} ms",
+            ),
+        ]
+    return figures

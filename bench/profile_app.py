@@ -1,6 +1,6 @@
 """Profiles the app's gunicorn workers with py-spy under the bench load (run by hand).
 
-    .venv/bin/python bench/profile_app.py [checkout|webhook] [--seconds 10] [--top 30]
+    .venv/bin/python bench/profile_app.py checkout|course|catalog|webhook [--seconds 10] [--top 30] [--gil]
 
 Starts the app exactly as bench/run.py does (own database, production gunicorn config),
 drives one load for `--seconds`, records every worker with `py-spy record --subprocesses`
@@ -58,10 +58,11 @@ def summarise(collapsed: Path, top: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("target", choices=["checkout", "webhook"])
+    parser.add_argument("target", choices=["checkout", "course", "catalog", "webhook"])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--workers", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL: CPU, not waits")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
@@ -99,16 +100,17 @@ def main() -> int:
             stderr=subprocess.PIPE,
         )
         time.sleep(1)
-        if args.target == "checkout":
-            load = loadgen.wrk(
-                f"{server.base}/checkout/{environment.COURSE_SLUG}",
-                seconds=args.seconds,
-                connections=args.workers,
-                headers={"Cookie": f"__session={token}"},
-            )
+        pages = {
+            "checkout": (f"/checkout/{environment.COURSE_SLUG}", {"Cookie": f"__session={token}"}),
+            "course": (f"/courses/{environment.COURSE_SLUG}", {}),  # anonymous: no cookie
+            "catalog": ("/", {}),
+        }
+        if args.target in pages:
+            path, headers = pages[args.target]
+            load = loadgen.wrk(server.base + path, seconds=args.seconds, connections=args.connections, headers=headers)
         else:
             prepared = loadgen.signed_event_requests(f"127.0.0.1:{server.port}", "/webhooks/stripe", 30_000, "prof")
-            load = loadgen.blast(server.port, prepared, seconds=args.seconds, connections=args.workers)
+            load = loadgen.blast(server.port, prepared, seconds=args.seconds, connections=args.connections)
         print(f"{args.target}: {load.rps:.0f} req/s under py-spy (sampling slows it down)")
         spy.wait(timeout=args.seconds + 60)
         summarise(output, args.top)

@@ -68,6 +68,9 @@ def parse_args() -> argparse.Namespace:
         default=multiprocessing.cpu_count() * 2 + 1,
         help="WEB_CONCURRENCY for both servers (default: gunicorn.conf.py's own default)",
     )
+    parser.add_argument(
+        "--connections", type=int, default=16, help="concurrent connections of the load generators (default 16)"
+    )
     parser.add_argument("--only", default="P1,P2,P3,P4", help="comma list of figures to measure")
     parser.add_argument("--keep", action="store_true", help="keep the database and logs")
     args = parser.parse_args()
@@ -75,7 +78,6 @@ def parse_args() -> argparse.Namespace:
     args.rounds = 1 if args.quick else 2
     args.warmup = 5 if args.quick else 10
     args.sustain = 10 if args.quick else 45
-    args.connections = args.workers
     args.webhook_pool = 15_000 if args.quick else 30_000
     args.only = {part.strip().upper() for part in args.only.split(",")}
     return args
@@ -103,7 +105,8 @@ def announce(run: Run) -> None:
     args, load = run.args, os.getloadavg()
     run.say(
         f"bench/run.py {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        f"WEB_CONCURRENCY={args.workers}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"WEB_CONCURRENCY={args.workers}, {args.connections} connections, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
         f"{', quick' if args.quick else ''}; load generator: {'wrk' if has_wrk() else 'Python'} (pages), "
         "Python (webhooks)"
     )
@@ -141,6 +144,8 @@ def measure_against_baseline(run: Run) -> list[Figure]:
     warm(base, "/page", {}, expect=None, connections=args.connections)
     cookie = {"Cookie": f"__session={run.token}"}
     warm(app, f"/checkout/{COURSE_SLUG}", cookie, expect="Bench course", connections=args.connections)
+    warm(app, f"/courses/{COURSE_SLUG}", {}, expect="Bench course", connections=args.connections)
+    warm(app, "/", {}, expect="Bench course", connections=args.connections)
     figures: list[Figure] = []
     if "P1" in args.only:
         figures += p1(app, base, run.token, args, run.say)

@@ -80,6 +80,7 @@ def init_app(app: Flask, *, warm_steps: Iterable[Callable[[Flask], object]] = ()
     app.session_interface = _CookieSessions()
     _cache_template_urls(app)
     _drop_limiter_middleware(app)
+    app.jinja_env.globals["csrf_header_token"] = csrf_header_token
 
 
 # -- database ------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def _dispose_in_forked_children(engine: sa.Engine) -> None:
 
 
 class DirectSelect:
-    """A read-only Core SELECT returning one row, run straight on a pooled DBAPI cursor.
+    """A read-only Core SELECT, run straight on a pooled DBAPI cursor.
 
     Compiled once per dialect, with SQLAlchemy's bind and result processing; the connection
     comes from the app's pool (idle ping and reset apply); driver errors come out as
@@ -145,7 +146,7 @@ class DirectSelect:
     it does not fire `before_cursor_execute`.
     """
 
-    def __init__(self, statement: sa.Select) -> None:
+    def __init__(self, statement) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, str, str], tuple] = {}  # per dialect, driver, paramstyle
 
@@ -157,63 +158,101 @@ class DirectSelect:
             binds = {
                 name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
             }
+            columns = getattr(self.statement, "selected_columns", ())
             prepared = (
                 str(compiled),
                 compiled.params,
                 {name: process for name, process in binds.items() if process is not None},
                 compiled.positiontup if compiled.positional else None,
-                [
-                    column.type.dialect_impl(dialect).result_processor(dialect, None)
-                    for column in self.statement.selected_columns
-                ],
+                [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns],
             )
             self._compiled[key] = prepared
         return prepared
 
-    def first(self, **params) -> tuple | None:
-        engine = extensions.db.engine
-        dialect = engine.dialect
+    def _arguments(self, dialect, params: dict) -> tuple[str, object, list]:
         sql, defaults, bind_processors, positions, result_processors = self._for(dialect)
         values = {**defaults, **params}
         for name, process in bind_processors.items():
             values[name] = process(values[name])
         arguments = tuple(values[name] for name in positions) if positions is not None else values
-        row = self._fetch_one(engine, sql, arguments)
-        if row is None:
-            return None
+        return sql, arguments, result_processors
+
+    @staticmethod
+    def _processed(row: tuple, result_processors: list) -> tuple:
         return tuple(
             value if process is None else process(value) for value, process in zip(row, result_processors, strict=True)
         )
 
-    @staticmethod
-    def _fetch_one(engine: sa.Engine, sql: str, arguments) -> tuple | None:
-        dialect = engine.dialect
-        autocommit = dialect.name == "postgresql"
-        pooled = engine.raw_connection()
+    def first(self, **params) -> tuple | None:
+        """The first row, processed like SQLAlchemy's, or None."""
+        engine = extensions.db.engine
+        sql, arguments, result_processors = self._arguments(engine.dialect, params)
+        row = _run(engine, sql, arguments, lambda cursor: cursor.fetchone())
+        return None if row is None else self._processed(row, result_processors)
+
+    def all(self, **params) -> list[tuple]:
+        """Every row, processed like SQLAlchemy's."""
+        engine = extensions.db.engine
+        sql, arguments, result_processors = self._arguments(engine.dialect, params)
+        rows = _run(engine, sql, arguments, lambda cursor: cursor.fetchall())
+        return [self._processed(row, result_processors) for row in rows]
+
+
+def run_alone(statement, params: dict) -> int | None:
+    """Runs ONE write statement as a whole transaction by itself and returns its rowcount:
+    on PostgreSQL in autocommit, so the statement is its own transaction (atomic; one round
+    trip instead of BEGIN, statement, COMMIT). Through SQLAlchemy's own `Connection`, so its
+    events (the commit included), error translation and disconnect handling all apply.
+
+    Only where nothing else belongs in the transaction: the caller checks that the database
+    session holds no transaction (`session_is_idle`). Elsewhere (SQLite, which serialises its
+    transactions in `sqlite_locking`) it answers None and the caller takes its usual path.
+    """
+    engine = extensions.db.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        rowcount = connection.execute(statement, params).rowcount
+        connection.commit()  # PostgreSQL already committed the statement; this is SQLAlchemy's record of it
+    return rowcount
+
+
+def session_is_idle() -> bool:
+    """True when the app's database session has no transaction at all (nothing read or
+    written in it since it last committed or rolled back), so a statement run beside it is
+    not part of anything it would commit."""
+    return extensions.db.session().get_transaction() is None
+
+
+def _run(engine: sa.Engine, sql: str, arguments, fetch: Callable):
+    """`fetch(cursor)` after executing `sql` on a pooled connection (autocommit on PostgreSQL)."""
+    dialect = engine.dialect
+    autocommit = dialect.name == "postgresql"
+    pooled = engine.raw_connection()
+    try:
+        driver = pooled.driver_connection
+        if autocommit:
+            driver.autocommit = True
         try:
-            driver = pooled.driver_connection
-            if autocommit:
-                driver.autocommit = True
+            cursor = pooled.cursor()
             try:
-                cursor = pooled.cursor()
-                try:
-                    cursor.execute(sql, arguments)
-                    return cursor.fetchone()
-                finally:
-                    cursor.close()
+                cursor.execute(sql, arguments)
+                return fetch(cursor)
             finally:
-                if autocommit and not driver.closed:
-                    driver.autocommit = False
-        except dialect.loaded_dbapi.Error as exc:
-            disconnected = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
-            if disconnected:
-                pooled.invalidate(exc)
-                engine.pool.dispose()  # its other idle connections died with this one
-            raise sa.exc.DBAPIError.instance(
-                sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=disconnected, dialect=dialect
-            ) from exc
+                cursor.close()
         finally:
-            pooled.close()
+            if autocommit and not driver.closed:
+                driver.autocommit = False
+    except dialect.loaded_dbapi.Error as exc:
+        disconnected = dialect.is_disconnect(exc, pooled.dbapi_connection, None)
+        if disconnected:
+            pooled.invalidate(exc)
+            engine.pool.dispose()  # its other idle connections died with this one
+        raise sa.exc.DBAPIError.instance(
+            sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=disconnected, dialect=dialect
+        ) from exc
+    finally:
+        pooled.close()
 
 
 # -- users seen by this process ------------------------------------------------------------
@@ -348,6 +387,25 @@ def bind_csrf_secret(clerk_session_id: str) -> None:
         modified = session.modified
         session[key] = secret
         session.modified = modified  # derived, not state: nothing to persist
+
+
+def csrf_header_token() -> str | None:
+    """The CSRF token for the layout's htmx header, or None for a visitor who has no CSRF
+    secret yet (anonymous, no form rendered so far).
+
+    Flask-WTF mints a random secret into the session the first time a token is asked for,
+    and the session then has to be written as a cookie. The layout asked on every page, so
+    every anonymous page view signed and sent a new session cookie although it had no form.
+    A signed-in visitor always has a secret (`bind_csrf_secret`), and a page with a form
+    still mints one through the form's own `csrf_token()`; only the header of a page with
+    neither is left out, and htmx sends no header there (nothing on it could post).
+    """
+    key = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")  # where Flask-WTF keeps its secret
+    if key not in session:
+        return None
+    from flask_wtf.csrf import generate_csrf
+
+    return generate_csrf()
 
 
 # -- worker start --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from webapp.services.fulfillment import (
 )
 from webapp.services.refund_mirror import refunded_amounts, sync_refunds_for_payment_intent
 from webapp.services.transitions import move_enrollment
+from webapp.speedups import DirectSelect, session_is_idle
 
 
 class Ignored(Exception):
@@ -44,11 +45,14 @@ def _payment_intent_id(obj: dict[str, Any]) -> str | None:
 
 
 _BY_PAYMENT_INTENT = sa.select(PaymentSession).where(PaymentSession.payment_intent_id == sa.bindparam("pi"))
+_IS_OURS = DirectSelect(sa.select(PaymentSession.id).where(PaymentSession.payment_intent_id == sa.bindparam("pi")))
 
 
 def _session_for_payment_intent(payment_intent_id: str | None) -> PaymentSession | None:
     if payment_intent_id is None:
         return None
+    if session_is_idle() and _IS_OURS.first(pi=payment_intent_id) is None:
+        return None  # someone else's: answered without opening a transaction (speedups.DirectSelect)
     return db.session.scalar(_BY_PAYMENT_INTENT, {"pi": payment_intent_id})
 
 
