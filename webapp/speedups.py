@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import sqlalchemy as sa
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -68,6 +68,7 @@ from webapp import extensions
 
 URL_CACHE_SIZE = 4096
 SEEN_USERS_MAX = 10_000
+PUBLIC_PAGES_MAX = 512
 
 
 def init_app(app: Flask, *, warm_steps: Iterable[Callable[[Flask], object]] = ()) -> None:
@@ -387,6 +388,45 @@ def bind_csrf_secret(clerk_session_id: str) -> None:
         modified = session.modified
         session[key] = secret
         session.modified = modified  # derived, not state: nothing to persist
+
+
+def render_public(template: str, **context) -> str:
+    """`render_template` for a public page, memoised for visitors who bring no state.
+
+    For a visitor with no identity and an empty session (no flashed message, no CSRF
+    secret) the page is a function of the template, `context` (the data this request
+    read, hashable: frozen rows) and the request's host, script root, path and query (the
+    sign-in link carries the path and query back): exactly the cache key. New data is a new key, so there is
+    nothing to invalidate; a render that touches the session (a form minting a CSRF
+    secret, a flashed message) is never stored, so no visitor is ever handed another's
+    token. Anyone signed in, or with anything in their session, gets a fresh render.
+    Bounded (least recently used out) and per app (templates are fixed once built).
+    """
+    if g.get("user") is not None or session or request.method != "GET":
+        return render_template(template, **context)
+    environ = request.environ
+    key = (template, environ.get("HTTP_HOST"), request.script_root, request.full_path, *sorted(context.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return render_template(template, **context)
+    pages: OrderedDict = current_app.extensions.setdefault("public_pages", OrderedDict())
+    page = pages.get(key)
+    if page is not None:
+        pages.move_to_end(key)
+        return page
+    page = render_template(template, **context)
+    if not session and not session.modified:  # the render left no state to hand on
+        pages[key] = page
+        while len(pages) > PUBLIC_PAGES_MAX:
+            pages.popitem(last=False)
+    return page
+
+
+def session_exists() -> bool:
+    """Whether this request has created the app's database session at all (a teardown with
+    nothing to look at then creates none just to look)."""
+    return extensions.db.session.registry.has()
 
 
 def csrf_header_token() -> str | None:

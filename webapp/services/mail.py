@@ -22,6 +22,7 @@ from webapp.models.base import utcnow
 from webapp.models.enums import OutboxEmailStatus
 from webapp.services.transactions import add_unless_duplicate, unit_of_work
 from webapp.services.transitions import move_email
+from webapp.speedups import session_exists
 
 log = logging.getLogger("webapp")
 MAX_ATTEMPTS = 8
@@ -147,6 +148,8 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _send_after_commit(exc):
+        if not session_exists():
+            return  # the request never used the database session: nothing can be queued
         queued = db.session.info.pop(_QUEUED, False)
         if exc is None and queued and app.config.get("MAIL_SERVER"):
             _deliver_in_background(app)
