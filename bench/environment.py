@@ -186,6 +186,77 @@ def base_env(database_url: str, workdir: Path, workers: int) -> dict[str, str]:
     return env
 
 
+# -- CPU per request, by process ----------------------------------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def backends(database_url: str) -> list[int]:
+    """PostgreSQL backend pids connected to the bench database (not other users' work)."""
+    name = urlsplit(database_url).path.lstrip("/")
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        found = list(
+            conn.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+                {"name": name},
+            ).scalars()
+        )
+    engine.dispose()
+    return found
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent during one load by the server's workers, the bench database's
+    PostgreSQL backends and the load generator (wrk as a waited-for child, or this process)."""
+
+    workers: float
+    postgres: float
+    loadgen: float
+
+    @property
+    def total(self) -> float:
+        return self.workers + self.postgres + self.loadgen
+
+
+class CpuMeter:
+    """Reads /proc around one load; other users of the machine are not counted."""
+
+    def __init__(self, server: Server, database_url: str) -> None:
+        self.server, self.database_url = server, database_url
+
+    def __enter__(self) -> CpuMeter:
+        self.pids = self.server.workers()
+        self.pg = backends(self.database_url)
+        self.before = (
+            sum(cpu_seconds(p) for p in self.pids),
+            {p: cpu_seconds(p) for p in self.pg},
+            os.times(),
+        )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        workers, pg_before, times = self.before
+        after = os.times()
+        pg_now = backends(self.database_url)
+        self.use = CpuUse(
+            workers=sum(cpu_seconds(p) for p in self.pids) - workers,
+            postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in set(pg_now) | set(self.pg)),
+            loadgen=(after.children_user + after.children_system + after.user + after.system)
+            - (times.children_user + times.children_system + times.user + times.system),
+        )
+
+
 # -- results ------------------------------------------------------------------------------
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import secrets
 
-from environment import BASELINE_TABLE, Figure, Server, count_rows
+from environment import BASELINE_TABLE, CpuMeter, Figure, Server, count_rows
 from loadgen import blast, signed_event_requests
+from p1_checkout import per_request
 
 BUDGET = 0.6
 
@@ -19,14 +20,19 @@ def p2(app: Server, base: Server, database_url: str, args, say) -> list[Figure]:
     best = {"app": None, "baseline": None}
     sent = {"app": 0, "baseline": 0}
     errors = 0
+    cpu: dict[str, float] = {}
     sides = (("baseline", base, "/webhook"), ("app", app, "/webhooks/stripe"))
     for round_no in range(args.rounds):
         for label, server, path in sides if round_no % 2 == 0 else reversed(sides):
             prepared = signed_event_requests(f"127.0.0.1:{server.port}", path, pool, f"{run_tag}_{label}{round_no}")
-            load = blast(server.port, prepared, seconds=args.seconds, connections=args.connections)
+            with CpuMeter(server, database_url) as meter:
+                load = blast(server.port, prepared, seconds=args.seconds, connections=args.connections)
+            per = per_request(meter.use, load.requests)
+            cpu[label] = min(cpu.get(label, float("inf")), per.total)
             say(
                 f"  P2 round {round_no + 1} {label:<8} {load.rps:8.1f} events/s  p50 {load.p50_ms:6.2f} ms  "
-                f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}"
+                f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}  CPU/event µs: workers {per.workers:.0f}, "
+                f"postgres {per.postgres:.0f}, load generator {per.loadgen:.0f}"
                 + ("  (pool exhausted: raise --webhook-pool)" if load.requests + load.errors >= pool else "")
             )
             if best[label] is None or load.rps > best[label].rps:
@@ -47,6 +53,15 @@ def p2(app: Server, base: Server, database_url: str, args, say) -> list[Figure]:
             ratio >= BUDGET and consistent and errors == 0,
             f"{app_load.rps:.0f} vs {base_load.rps:.0f} events/s; inbox rows IGNORED {stored}/{sent['app']}, "
             f"baseline rows {baseline_rows}/{sent['baseline']}" + (f", {errors} errors" if errors else ""),
+        ),
+        Figure(
+            "P2",
+            "(CPU) webhook ingest / verify+INSERT endpoint",
+            cpu["baseline"] / cpu["app"],
+            "—",
+            True,
+            f"machine CPU per event {cpu['app']:.0f} vs {cpu['baseline']:.0f} µs (workers + PostgreSQL + generator)",
+            informational=True,
         ),
         Figure(
             "P2",

@@ -148,7 +148,7 @@ def measure_against_baseline(run: Run) -> list[Figure]:
     warm(app, "/", {}, expect="Bench course", connections=args.connections)
     figures: list[Figure] = []
     if "P1" in args.only:
-        figures += p1(app, base, run.token, args, run.say)
+        figures += p1(app, base, run.token, run.database_url, args, run.say)
     if "P2" in args.only:
         figures += p2(app, base, run.database_url, args, run.say)
     stop_servers(run)

@@ -16,6 +16,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
+from tests.support.auth import Auth
 from tests.support.factories import make_course
 from webapp import speedups
 from webapp.extensions import db
@@ -99,6 +100,46 @@ class TestDirectSelect:
         assert fast[2] == 1234 and fast[3] is True
         assert missing is None
 
+    def test_all_rows_equal_the_connection_execute_rows(self, app):
+        make_course(app, "all-one", price=100)
+        make_course(app, "all-two", price=200)
+        from webapp.models import Course
+
+        table = Course.__table__.c
+        statement = sa.select(table.slug, table.price, table.created_at).order_by(table.slug)
+        with app.app_context():
+            fast = speedups.DirectSelect(statement).all()
+            slow = [tuple(row) for row in db.session.execute(statement)]
+        assert fast == slow and [row[0] for row in fast] == ["all-one", "all-two"]
+
+
+class TestStatementAlone:
+    """`run_alone` and `session_is_idle`: the public `Session.get_transaction`, the public
+    AUTOCOMMIT isolation level, and `scoped_session.registry.has()`."""
+
+    def test_a_write_alone_commits_by_itself_on_postgres_and_defers_elsewhere(self, app):
+        from webapp.models import Course
+
+        make_course(app, "alone", price=100, title="Before")
+        statement = sa.update(Course).where(Course.slug == sa.bindparam("s")).values(title=sa.bindparam("t"))
+        with app.app_context():
+            assert speedups.session_is_idle()
+            written = speedups.run_alone(statement, {"s": "alone", "t": "After"})
+            assert speedups.session_is_idle()  # it did not use the session
+        with app.app_context():
+            title = db.session.scalar(sa.select(Course.title).where(Course.slug == "alone"))
+            assert not speedups.session_is_idle()
+        if written is not None:  # PostgreSQL: committed by itself
+            assert written == 1 and title == "After"
+        else:
+            assert title == "Before"
+
+    def test_session_exists_only_once_used(self, app):
+        with app.app_context():
+            assert not speedups.session_exists()
+            db.session.info  # noqa: B018 - creating the session is the point
+            assert speedups.session_exists()
+
 
 class TestSessionSerializer:
     """Relies on Flask's public `SessionInterface.get_signing_serializer` hook."""
@@ -167,6 +208,72 @@ class TestCsrfSecret:
             session["something"] = "else"
             speedups.bind_csrf_secret("sess_one")
             assert session.modified is True
+
+
+class TestPublicPages:
+    """`render_public` and `csrf_header_token`: an anonymous public page writes no session
+    cookie, and a memoised page is exactly what a fresh render gives that visitor."""
+
+    def test_an_anonymous_course_page_and_catalog_write_no_cookie(self, csrf_app):
+        make_course(csrf_app, "no-cookie", price=1000)
+        client = csrf_app.test_client()
+        for path in ("/", "/courses/no-cookie"):
+            page = client.get(path)
+            assert page.status_code == 200 and "Set-Cookie" not in page.headers
+            assert "X-CSRFToken" not in page.get_data(as_text=True)  # nothing on it posts
+
+    def test_a_form_still_mints_its_secret_and_the_header_follows(self, csrf_app):
+        client = csrf_app.test_client()
+        form = client.get("/dev/sign-in")
+        assert "Set-Cookie" in form.headers and 'name="csrf_token"' in form.get_data(as_text=True)
+        make_course(csrf_app, "after-form", price=1000)
+        page = client.get("/courses/after-form").get_data(as_text=True)
+        assert "X-CSRFToken" in page  # the visitor has a secret now: the header carries its token
+
+    def test_a_memoised_page_equals_a_fresh_render(self, csrf_app):
+        make_course(csrf_app, "memo", price=1000, title="Before")
+        client = csrf_app.test_client()
+        first, again = client.get("/courses/memo?x=1"), client.get("/courses/memo?x=1")
+        assert first.get_data() == again.get_data()
+        csrf_app.extensions["public_pages"].clear()
+        assert client.get("/courses/memo?x=1").get_data() == first.get_data()
+        assert "x%3D1" in first.get_data(as_text=True)  # the sign-in link carries the query back
+        assert client.get("/courses/memo?x=2").get_data() != first.get_data()
+
+    def test_new_data_is_a_new_page_without_invalidation(self, csrf_app):
+        from webapp.models import Course
+
+        make_course(csrf_app, "edited", price=1000, title="Old title")
+        client = csrf_app.test_client()
+        assert "Old title" in client.get("/courses/edited").get_data(as_text=True)
+        assert "Old title" in client.get("/").get_data(as_text=True)
+        with csrf_app.app_context():
+            db.session.execute(sa.update(Course).where(Course.slug == "edited").values(title="New title"))
+            db.session.commit()
+        assert "New title" in client.get("/courses/edited").get_data(as_text=True)
+        assert "New title" in client.get("/").get_data(as_text=True)
+
+    def test_a_render_that_touches_the_session_is_not_kept(self, csrf_app, monkeypatch):
+        def minting(template, **context):
+            generate_csrf()  # what a form's csrf_token() does for a visitor without a secret
+            return "a page with this visitor's token"
+
+        monkeypatch.setattr(speedups, "render_template", minting)
+        with csrf_app.test_request_context("/courses/x"):
+            assert speedups.render_public("catalog/course.html", course="x") == "a page with this visitor's token"
+        assert not csrf_app.extensions.get("public_pages")
+        monkeypatch.setattr(speedups, "render_template", lambda template, **context: "a page without state")
+        with csrf_app.test_request_context("/courses/x"):
+            speedups.render_public("catalog/course.html", course="x")
+        assert len(csrf_app.extensions["public_pages"]) == 1
+
+    def test_signed_in_visitors_get_a_fresh_render(self, csrf_app):
+        make_course(csrf_app, "signed", price=1000)
+        client = csrf_app.test_client()
+        Auth(csrf_app, client).sign_in("memo_learner")
+        csrf_app.extensions.pop("public_pages", None)
+        assert client.get("/courses/signed").status_code == 200
+        assert not csrf_app.extensions.get("public_pages")
 
 
 class TestWarmUp:
