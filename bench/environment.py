@@ -230,7 +230,8 @@ class CpuUse:
 
 
 class CpuMeter:
-    """Reads /proc around one load; other users of the machine are not counted."""
+    """Reads /proc around one load; other users of the machine are not counted. If gunicorn
+    recycled a worker meanwhile (`max_requests`), the workers' figure is NaN: not counted."""
 
     def __init__(self, server: Server, database_url: str) -> None:
         self.server, self.database_url = server, database_url
@@ -249,8 +250,9 @@ class CpuMeter:
         workers, pg_before, times = self.before
         after = os.times()
         pg_now = backends(self.database_url)
+        recycled = set(self.pids) != set(self.server.workers())  # a worker's CPU went with it
         self.use = CpuUse(
-            workers=sum(cpu_seconds(p) for p in self.pids) - workers,
+            workers=float("nan") if recycled else sum(cpu_seconds(p) for p in self.pids) - workers,
             postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in set(pg_now) | set(self.pg)),
             loadgen=(after.children_user + after.children_system + after.user + after.system)
             - (times.children_user + times.children_system + times.user + times.system),

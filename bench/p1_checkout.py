@@ -12,6 +12,8 @@ or a crawler). Also printed, not budgeted: each against the bare page without th
 
 from __future__ import annotations
 
+import collections
+
 from environment import COURSE_SLUG, CpuMeter, CpuUse, Figure, Server
 from loadgen import Load, blast, get_requests, has_wrk, wrk
 
@@ -51,7 +53,7 @@ def _load(server: Server, path: str, headers: dict[str, str], token: str, args) 
 
 def p1(app: Server, base: Server, token: str, database_url: str, args, say) -> list[Figure]:
     best: dict[str, Load] = {}
-    cpu: dict[str, float] = {}  # least machine CPU per request seen, µs
+    cpu: dict[str, float] = collections.defaultdict(lambda: float("nan"))  # least machine CPU per request seen, µs
     sides = _pages(app, base, token)
     for round_no in range(args.rounds):
         # alternate the order too, so neither side always runs on a machine the other warmed
@@ -66,7 +68,8 @@ def p1(app: Server, base: Server, token: str, database_url: str, args, say) -> l
             )
             if label not in best or load.rps > best[label].rps:
                 best[label] = load
-            cpu[label] = min(cpu.get(label, float("inf")), per.total)
+            if per.total == per.total:  # not NaN (a worker recycled during the load)
+                cpu[label] = min(cpu[label], per.total) if cpu[label] == cpu[label] else per.total
     bare, floor = best["bare"], best["floor"]
     figures = [
         Figure(

@@ -5,6 +5,8 @@ generator's threads take events from one shared sequence."""
 
 from __future__ import annotations
 
+import collections
+
 import secrets
 
 from environment import BASELINE_TABLE, CpuMeter, Figure, Server, count_rows
@@ -20,7 +22,7 @@ def p2(app: Server, base: Server, database_url: str, args, say) -> list[Figure]:
     best = {"app": None, "baseline": None}
     sent = {"app": 0, "baseline": 0}
     errors = 0
-    cpu: dict[str, float] = {}
+    cpu: dict[str, float] = collections.defaultdict(lambda: float("nan"))
     sides = (("baseline", base, "/webhook"), ("app", app, "/webhooks/stripe"))
     for round_no in range(args.rounds):
         for label, server, path in sides if round_no % 2 == 0 else reversed(sides):
@@ -28,7 +30,8 @@ def p2(app: Server, base: Server, database_url: str, args, say) -> list[Figure]:
             with CpuMeter(server, database_url) as meter:
                 load = blast(server.port, prepared, seconds=args.seconds, connections=args.connections)
             per = per_request(meter.use, load.requests)
-            cpu[label] = min(cpu.get(label, float("inf")), per.total)
+            if per.total == per.total:  # not NaN (a worker recycled during the load)
+                cpu[label] = min(cpu[label], per.total) if cpu[label] == cpu[label] else per.total
             say(
                 f"  P2 round {round_no + 1} {label:<8} {load.rps:8.1f} events/s  p50 {load.p50_ms:6.2f} ms  "
                 f"p99 {load.p99_ms:6.2f} ms  errors {load.errors}  CPU/event µs: workers {per.workers:.0f}, "

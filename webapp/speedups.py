@@ -45,6 +45,43 @@ are fast. Figures are from bench/ (how to run it and the full history: bench/REA
     (`warm_up`, `warm_worker`, run by gunicorn.conf.py). Buys: a new worker's first
     requests no longer compile templates (a p99 of 336 ms in a 5 s run) or wait for a
     backend start. Costs: a slower master start. Relies on: gunicorn's public hooks.
+11. No CSRF secret minted for the layout's htmx header (`csrf_header_token`). Buys: an
+    anonymous catalog or course page writes no session cookie (Flask-WTF's random secret
+    was signed into a new cookie on every visit without cookies); with 12, the anonymous
+    course page went 1,436 -> 716 µs and the catalog 1,261 -> 672 µs in process. Costs:
+    a page an anonymous visitor sees with an htmx write and no form of its own would need
+    its own `csrf_token()` (none exists: the only htmx writes are on the signed-in
+    checkout page). Relies on: Flask-WTF keeping its secret at
+    `session[WTF_CSRF_FIELD_NAME]` (as 9) — tested (no cookie, header after a form).
+12. Catalog and course page in one `DirectSelect` each (`services.catalog`), the
+    visitor's access in the same row (`DirectSelect.all` for the list). Buys: one
+    statement instead of BEGIN/SELECT/ROLLBACK (and a second SELECT for a signed-in
+    visitor), no ORM objects; see 11 for the figure. Costs: as 4; the pages get frozen
+    `CourseListing` rows, not ORM objects.
+13. Public pages memoised for visitors without state (`render_public`). Buys: the
+    template (≈ 150 µs of the anonymous course page and catalog in process; 849 -> 743 µs
+    in one breakdown run). Costs: up to PUBLIC_PAGES_MAX pages per worker in memory;
+    signals `before_render_template`/`template_rendered` do not fire on a hit. Exact
+    by construction: the key is the template, the rows this request read, and the host,
+    script root, path and query; new data is a new key. Only for an anonymous GET with
+    an empty session, and a render that put anything in the session (a CSRF secret) is
+    not kept — tested. Relies on: templates being fixed once the app is built (as 7).
+14. A teardown that finds no database session creates none (`session_exists`). Buys:
+    ≈ 40 µs per request that never used the session (the mail hook's look created one
+    for SQLAlchemy's teardown to close). Costs: nothing. Relies on: the public
+    `scoped_session.registry.has()` — tested.
+15. An event that is not ours recorded in two round trips (`session_is_idle`,
+    `run_alone`, webhooks.handlers and webhooks.events). The payment-intent lookup runs
+    as a `DirectSelect` while the session holds no transaction, and when the handler did
+    nothing in the session the inbox row's upsert (the same `INSERT … ON CONFLICT DO
+    UPDATE … WHERE claimable` statement) runs alone in autocommit, through SQLAlchemy's
+    own connection: one statement is one transaction, so the exactly-once protocol is
+    unchanged (the primary key and the WHERE still decide between twins). Buys: BEGIN,
+    SELECT, INSERT, COMMIT -> SELECT, INSERT; 1,314 -> 1,012 µs of CPU per ignored event
+    in process (wall 1,750 -> 1,352 µs). Costs: an event of ours found by its payment
+    intent pays one extra SELECT (its metadata names our session first, so this is the
+    fallback). PostgreSQL only (SQLite takes the session path). Relies on: the public
+    `Session.get_transaction` and AUTOCOMMIT isolation level — tested.
 """
 
 from __future__ import annotations
