@@ -6,7 +6,6 @@ generator's threads take events from one shared sequence."""
 from __future__ import annotations
 
 import collections
-
 import secrets
 
 from environment import BASELINE_TABLE, CpuMeter, Figure, Server, count_rows
