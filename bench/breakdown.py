@@ -5,7 +5,8 @@
 Serves the pages through Flask's test client (real PostgreSQL) as bench/inprocess.py does,
 with every part of the request wrapped in a CPU-time counter (`time.process_time`): each
 `before_request`, `after_request` and teardown hook, the session cookie's open and save,
-the view, inside it the database read and the template, and the whole request. What no
+the view, inside it the database read and the template (and for the webhook its steps),
+and the whole request. Each part is exclusive of the parts it calls, so they add up. What no
 counter covers is Flask's and Werkzeug's own dispatch plus the test client. The same for
 the baselines (bare page, floor). Prints µs of CPU per request and the share of the page.
 The counters cost ≈ 1 µs each, so the parts add up to slightly more than a plain request.
@@ -25,21 +26,31 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import environment  # noqa: E402
+import loadgen  # noqa: E402
 
 CPU = time.process_time
 
 
 class Meter:
+    """CPU time per labelled part, exclusive: a wrapped call inside another wrapped call
+    counts for its own label only, so the parts add up to the request."""
+
     def __init__(self) -> None:
         self.spent: collections.Counter[str] = collections.Counter()
+        self.stack: list[float] = []  # CPU time of wrapped callees, per open call
 
     def wrap(self, label: str, func):
         def timed(*args, **kwargs):
             started = CPU()
+            self.stack.append(0.0)
             try:
                 return func(*args, **kwargs)
             finally:
-                self.spent[label] += CPU() - started
+                elapsed = CPU() - started
+                inner = self.stack.pop()
+                self.spent[label] += elapsed - inner
+                if self.stack:
+                    self.stack[-1] += elapsed
 
         return timed
 
@@ -68,8 +79,17 @@ def instrument(app, meter: Meter, *, ours: bool) -> None:
         flask.templating._bench_wrapped = True
     if ours:
         from webapp import speedups
+        from webapp.services import webhooks
+        from webapp.services.webhooks import events, handlers
 
         speedups._run = meter.wrap("database read (DirectSelect)", speedups._run)
+        webhooks.verify_event = meter.wrap("webhook: verify the signature, parse", webhooks.verify_event)
+        handlers._session_for_payment_intent = meter.wrap(
+            "webhook: payment-intent lookup (besides its read)", handlers._session_for_payment_intent
+        )
+        events.record_outcome = meter.wrap("webhook: inbox row (upsert alone, autocommit)", events.record_outcome)
+        webhooks._report = meter.wrap("webhook: its log line", webhooks._report)
+        webhooks.observe_webhook = meter.wrap("webhook: metrics (off)", webhooks.observe_webhook)
 
 
 def measure(meter: Meter, call, n: int) -> tuple[float, dict[str, float]]:
@@ -81,12 +101,7 @@ def measure(meter: Meter, call, n: int) -> tuple[float, dict[str, float]]:
         call()
     total = (CPU() - started) / n * 1e6
     parts = {label: spent / n * 1e6 for label, spent in meter.spent.items()}
-    nested = ("template render", "database read (DirectSelect)")
-    view = parts.pop("view (own code)", 0.0)
-    parts["view (own code)"] = view - sum(parts.get(k, 0.0) for k in nested)
-    parts["Flask, Werkzeug, test client (uncounted)"] = (
-        total - view - sum(v for k, v in parts.items() if k not in nested and k != "view (own code)")
-    )
+    parts["Flask, Werkzeug, test client (uncounted)"] = total - sum(parts.values())
     return total, parts
 
 
@@ -128,17 +143,32 @@ def main() -> int:
 
             return call
 
+        counter = iter(range(10**9))
+
+        def post(client, path, tag):
+            def call():
+                body, signature = loadgen.signed_event(next(counter), tag)
+                response = client.post(
+                    path, data=body, headers={"Stripe-Signature": signature}, content_type="application/json"
+                )
+                assert response.status_code == 200, response.get_data(as_text=True)[-300:]
+
+            return call
+
         pages = [
             ("bare page", theirs, get(base, "/page")),
             ("floor", theirs, get(base, "/page-with-query")),
             ("checkout, signed in", ours, get(signed_in, f"/checkout/{environment.COURSE_SLUG}", cookie)),
             ("course, anonymous", ours, get(anonymous, f"/courses/{environment.COURSE_SLUG}")),
             ("catalog, anonymous", ours, get(anonymous, "/")),
+            ("verify+INSERT", theirs, post(base, "/webhook", "bd_base")),
+            ("webhook ingest (not ours)", ours, post(anonymous, "/webhooks/stripe", "bd_app")),
         ]
         results = {label: measure(meter, call, args.n) for label, meter, call in pages}
-        floor = results["floor"][0]
         for label, (total, parts) in results.items():
-            print(f"\n{label}: {total:.0f} µs CPU per request ({floor / total:.2f} × the floor's {floor:.0f} µs)")
+            against = "verify+INSERT" if "webhook" in label else "floor"
+            floor = results[against][0]
+            print(f"\n{label}: {total:.0f} µs CPU per request ({floor / total:.2f} × {against}'s {floor:.0f} µs)")
             for part, spent in sorted(parts.items(), key=lambda item: -item[1]):
                 print(f"  {spent:7.1f} µs  {100 * spent / total:5.1f} %  {part}")
     finally:

@@ -253,7 +253,8 @@ class CpuMeter:
         recycled = set(self.pids) != set(self.server.workers())  # a worker's CPU went with it
         self.use = CpuUse(
             workers=float("nan") if recycled else sum(cpu_seconds(p) for p in self.pids) - workers,
-            postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in set(pg_now) | set(self.pg)),
+            # a backend that closed meanwhile took its CPU figure with it: counted up to now only
+            postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in pg_now),
             loadgen=(after.children_user + after.children_system + after.user + after.system)
             - (times.children_user + times.children_system + times.user + times.system),
         )

@@ -80,7 +80,16 @@ def p1(app: Server, base: Server, token: str, database_url: str, args, say) -> l
             floor.errors == 0 and bare.errors == 0,
             f"{floor.rps:.0f} vs {bare.rps:.0f} req/s",
             informational=True,
-        )
+        ),
+        Figure(
+            "P1",
+            "(machine noise) floor p99 / p50",
+            floor.p99_ms / floor.p50_ms,
+            "—",
+            True,
+            f"p50 {floor.p50_ms:.1f} ms, p99 {floor.p99_ms:.1f} ms; bare page {bare.p99_ms / bare.p50_ms:.2f}",
+            informational=True,
+        ),
     ]
     for label, _, _, _, what in sides[2:]:
         page = best[label]

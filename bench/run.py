@@ -1,6 +1,6 @@
-"""The performance budget (issue 10), measured as ratios in one run on this machine.
+"""The performance budget (issues 10 and 21), measured as ratios in one run on this machine.
 
-    .venv/bin/python bench/run.py [--quick] [--workers N] [--database-url URL]
+    .venv/bin/python bench/run.py [--quick] [--only P1,P2] [--workers N] [--connections 16] [--database-url URL]
 
 Creates its own PostgreSQL database (`bench_<random>`, dropped at the end), migrates it,
 seeds one course and one learner, and serves the app and bench/baseline_app.py with the
@@ -8,12 +8,16 @@ production gunicorn configuration (`-c gunicorn.conf.py`, the same WEB_CONCURREN
 both) on loopback ports. `APP_ENV=development` so the in-process Stripe sandbox and dev
 sign-in tokens work (production refuses both); nothing else differs from production.
 
-- P1 checkout page: `wrk` against GET /checkout/<slug> with a valid `__session` cookie vs
-  the baseline's bare Flask + Jinja page; throughput ratio ≥ 0.5, and its p99 ≤ 3 × p50.
-  Also printed, not budgeted: the baseline page after the same one query (the floor).
-- P2 webhook ingest: a Python generator posting pre-signed, unique `payment_intent.succeeded`
-  events (metadata naming no session of ours: verified, stored, claimed, looked up, recorded
-  as ignored) vs the baseline's verify + INSERT endpoint, same generator; ratio ≥ 0.5.
+- P1 pages: `wrk` with `--connections` (default 16) against the signed-in checkout page (a
+  valid `__session` cookie) and the anonymous catalog and course page (no cookie), each
+  against the floor — the baseline's bare Flask + Jinja page after the same one read on a
+  raw psycopg connection; throughput ratio ≥ 0.6, and each page's p99 ≤ 3 × p50. Also
+  printed: the floor against the bare page, and machine CPU per request (workers +
+  PostgreSQL + wrk, from /proc) as a second ratio that other users of the machine do not move.
+- P2 webhook ingest: a Python generator on `--connections` sockets posting pre-signed,
+  unique `payment_intent.succeeded` events (metadata naming no session of ours: verified,
+  looked up, recorded as ignored) vs the baseline's verify + INSERT endpoint, same
+  generator; ratio ≥ 0.6.
 - P3 admin enrollment list at 1,000,000 vs 1,000 enrollments (`--quick`: 100,000), via
   bench/admin_list.py; ratio ≤ 1.5.  (The ≤ 6 statements per learner page half of P3 is
   asserted in tests/integration/test_statement_counts.py.)
@@ -21,8 +25,8 @@ sign-in tokens work (production refuses both); nothing else differs from product
   sustained mixed load (pages + webhooks); growth ≤ 10 %. Workers are not recycled during
   this phase (GUNICORN_MAX_REQUESTS=0), so recycling cannot hide a leak.
 
-Each side of a ratio is measured in this same run, alternating baseline and app, best of
-`--rounds`; every load is bounded in time and in requests.
+Each side of a ratio is measured in this same run, alternating the sides (and their order
+from one round to the next), best of `--rounds`; every load is bounded in time and in requests.
 """
 
 from __future__ import annotations
