@@ -75,7 +75,9 @@ def instrument(app, meter: Meter, *, ours: bool) -> None:
     import flask.templating
 
     if not getattr(flask.templating, "_bench_wrapped", False):
-        flask.templating._render = meter.wrap("template render", flask.templating._render)
+        flask.templating._render = meter.wrap(
+            "template render (Jinja, besides the parts listed)", flask.templating._render
+        )
         flask.templating._bench_wrapped = True
     if ours:
         from webapp import speedups
@@ -89,6 +91,24 @@ def instrument(app, meter: Meter, *, ours: bool) -> None:
         )
         events.record_outcome = meter.wrap("webhook: inbox row (upsert alone, autocommit)", events.record_outcome)
         webhooks._report = meter.wrap("webhook: its log line", webhooks._report)
+        webhooks.handle_event = meter.wrap("webhook: dispatch to the handler", webhooks.handle_event)
+        events.run_alone = meter.wrap("webhook: the upsert on SQLAlchemy's connection (run_alone)", events.run_alone)
+        import sqlalchemy.orm
+
+        from webapp.services import checkout
+        from webapp.web import webhooks as webhook_view
+
+        sqlalchemy.orm.Session.commit = meter.wrap(
+            "session commit (nothing begun: no SQL)", sqlalchemy.orm.Session.commit
+        )
+        webhook_view.jsonify = meter.wrap("jsonify the answer", webhook_view.jsonify)
+        checkout.quote = meter.wrap("checkout: the price quote", checkout.quote)
+        app.update_template_context = meter.wrap("template context processors", app.update_template_context)
+        globals_ = app.jinja_env.globals
+        globals_["csrf_token"] = meter.wrap("template: csrf_token() (Flask-WTF, signed)", globals_["csrf_token"])
+        globals_["url_for"] = meter.wrap("template: url_for (memoised)", globals_["url_for"])
+        filters = app.jinja_env.filters
+        filters["money"] = meter.wrap("template: money filter (memoised)", filters["money"])
         webhooks.observe_webhook = meter.wrap("webhook: metrics (off)", webhooks.observe_webhook)
 
 
