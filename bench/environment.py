@@ -229,32 +229,46 @@ class CpuUse:
         return self.workers + self.postgres + self.loadgen
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU time of the children a process has waited for (a gunicorn master: its exited workers)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / TICK  # cutime + cstime
+
+
 class CpuMeter:
-    """Reads /proc around one load; other users of the machine are not counted. If gunicorn
-    recycled a worker meanwhile (`max_requests`), the workers' figure is NaN: not counted."""
+    """Reads /proc around one load; other users of the machine are not counted. Workers
+    gunicorn recycles meanwhile (`max_requests`) are counted too: an exited worker's CPU
+    is added to its master's reaped-children time, and a new worker counts from zero."""
 
     def __init__(self, server: Server, database_url: str) -> None:
         self.server, self.database_url = server, database_url
 
+    def _workers(self) -> dict[int, float]:
+        return {pid: cpu_seconds(pid) for pid in self.server.workers()}
+
     def __enter__(self) -> CpuMeter:
-        self.pids = self.server.workers()
-        self.pg = backends(self.database_url)
         self.before = (
-            sum(cpu_seconds(p) for p in self.pids),
-            {p: cpu_seconds(p) for p in self.pg},
+            self._workers(),
+            reaped_cpu_seconds(self.server.process.pid),
+            {p: cpu_seconds(p) for p in backends(self.database_url)},
             os.times(),
         )
         return self
 
     def __exit__(self, *exc) -> None:
-        workers, pg_before, times = self.before
+        workers, reaped, pg_before, times = self.before
         after = os.times()
-        pg_now = backends(self.database_url)
-        recycled = set(self.pids) != set(self.server.workers())  # a worker's CPU went with it
+        now = self._workers()
         self.use = CpuUse(
-            workers=float("nan") if recycled else sum(cpu_seconds(p) for p in self.pids) - workers,
+            # workers alive now (new ones from zero) + those that exited, as their master reaped them
+            workers=sum(spent - workers.get(pid, 0.0) for pid, spent in now.items())
+            + (reaped_cpu_seconds(self.server.process.pid) - reaped)
+            - sum(workers[pid] for pid in workers if pid not in now),
             # a backend that closed meanwhile took its CPU figure with it: counted up to now only
-            postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in pg_now),
+            postgres=sum(cpu_seconds(p) - pg_before.get(p, 0.0) for p in backends(self.database_url)),
             loadgen=(after.children_user + after.children_system + after.user + after.system)
             - (times.children_user + times.children_system + times.user + times.system),
         )

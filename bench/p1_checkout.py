@@ -68,7 +68,7 @@ def p1(app: Server, base: Server, token: str, database_url: str, args, say) -> l
             )
             if label not in best or load.rps > best[label].rps:
                 best[label] = load
-            if per.total == per.total:  # not NaN (a worker recycled during the load)
+            if per.total == per.total:  # not NaN
                 cpu[label] = min(cpu[label], per.total) if cpu[label] == cpu[label] else per.total
     bare, floor = best["bare"], best["floor"]
     figures = [

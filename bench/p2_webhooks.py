@@ -29,7 +29,7 @@ def p2(app: Server, base: Server, database_url: str, args, say) -> list[Figure]:
             with CpuMeter(server, database_url) as meter:
                 load = blast(server.port, prepared, seconds=args.seconds, connections=args.connections)
             per = per_request(meter.use, load.requests)
-            if per.total == per.total:  # not NaN (a worker recycled during the load)
+            if per.total == per.total:  # not NaN
                 cpu[label] = min(cpu[label], per.total) if cpu[label] == cpu[label] else per.total
             say(
                 f"  P2 round {round_no + 1} {label:<8} {load.rps:8.1f} events/s  p50 {load.p50_ms:6.2f} ms  "
