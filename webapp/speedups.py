@@ -266,7 +266,12 @@ def _run(engine: sa.Engine, sql: str, arguments, fetch: Callable):
     """`fetch(cursor)` after executing `sql` on a pooled connection (autocommit on PostgreSQL)."""
     dialect = engine.dialect
     autocommit = dialect.name == "postgresql"
-    pooled = engine.raw_connection()
+    try:
+        pooled = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # no connection to be had (the database is down)
+        raise sa.exc.DBAPIError.instance(
+            sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=False, dialect=dialect
+        ) from exc
     try:
         driver = pooled.driver_connection
         if autocommit:
