@@ -226,6 +226,7 @@ def create_checkout(
     metadata: dict | None = None,
     return_url: str | None = None,
     cancel_to: str | None = None,
+    default_urls: tuple[str, str] | None = None,
 ) -> CheckoutStarted:
     """Opens (or reuses) the learner's checkout for `course` at the server's price.
 
@@ -236,7 +237,9 @@ def create_checkout(
     back: no PENDING row without a Stripe session, no coupon held.
 
     Refuses with Conflict when the learner already has access (no Stripe call). A total
-    of 0 enrolls at once without Stripe.
+    of 0 enrolls at once without Stripe. Stripe returns the learner to `return_url` /
+    `cancel_to`, else to `default_urls` (success, cancel), else to our own pages; an open
+    session is reused only when neither explicit URL is given.
     """
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
@@ -318,8 +321,8 @@ def create_checkout(
             description=course.short_description or None,
             amount=breakdown.total,
             currency=course.currency,
-            success_url=return_url or success_url(),
-            cancel_url=cancel_to or cancel_url(),
+            success_url=return_url or (default_urls[0] if default_urls else success_url()),
+            cancel_url=cancel_to or (default_urls[1] if default_urls else cancel_url()),
             client_reference_id=session.id,
             metadata=stripe_metadata,
             expires_at=int(session.expires_at.timestamp()),

@@ -31,14 +31,14 @@ class ErrorDetail(ResponseBody):
     message: str
 
 
-class ErrorInfo(ResponseBody):
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
 class ErrorResponse(ResponseBody):
-    error: ErrorInfo
+    """NestJS's error body (what the design's front end reads) plus our `code` and `details`."""
+
+    status_code: int = Field(description="The HTTP status, repeated.")
+    message: str | list[str] = Field(description="The validation messages (a list), or one sentence.")
+    error: str = Field(description='The reason phrase: "Bad Request", "Not Found", …')
+    code: str = Field(description="Machine-readable: validation_failed, not_found, already_enrolled, …")
+    details: list[ErrorDetail] = Field(description="One entry per refused field (may be empty).")
 
 
 # -- resources -------------------------------------------------------------------------------
@@ -90,6 +90,14 @@ class CreatePaymentSessionResult(ResponseBody):
     success: bool
     session: PaymentSessionOut
     redirect_url: str | None
+    reused: bool = Field(description="True when this is the caller's open checkout, handed back again.")
+
+
+class PaymentSessionResult(ResponseBody):
+    """What both session GETs answer, as the design's service returns it."""
+
+    success: bool
+    session: PaymentSessionOut
 
 
 class CourseRef(ResponseBody):

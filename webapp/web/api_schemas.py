@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 METADATA_MAX_KEYS = 50
@@ -97,14 +97,23 @@ class CreatePaymentSession(RequestBody):
     """Starts (or reuses) a Stripe Checkout Session for a course at the server's price."""
 
     course_id: Identifier
-    coupon_code: CouponCodeText | None = None
+    coupon_code: CouponCodeText | None = Field(
+        None, description='A coupon code; `""` (as the design sends) means none.'
+    )
     metadata: Metadata | None = None
     return_url: UrlText | None = Field(
         None,
-        description="Where Stripe returns after paying; must be on the app's origin. "
+        description="Where Stripe returns after paying; must be on the app's origin or a FRONTEND_URL origin. "
         "`session_id={CHECKOUT_SESSION_ID}` is appended.",
     )
-    cancel_url: UrlText | None = Field(None, description="Where Stripe returns on cancel; must be on the app's origin.")
+    cancel_url: UrlText | None = Field(
+        None, description="Where Stripe returns on cancel; on the app's or a FRONTEND_URL origin."
+    )
+
+    @field_validator("coupon_code", mode="before")
+    @classmethod
+    def _empty_code_is_no_coupon(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class UpdatePaymentSession(RequestBody):
