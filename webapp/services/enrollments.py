@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -138,37 +139,49 @@ def _int_field(name: str, value: object) -> int:
     return value
 
 
+def _percent_field(name: str, value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValidationFailed(f"{name} must be a number.", field=name)
+    percent = Decimal(value)
+    if not percent.is_finite() or percent != percent.quantize(Decimal("0.01")) or not 0 <= percent <= 100:
+        raise ValidationFailed(f"{name} must be between 0 and 100, with at most two decimals.", field=name)
+    return percent
+
+
 def update_progress(
     user_id: str,
     enrollment_id: str,
     *,
-    progress: int | None = None,
+    progress: int | Decimal | None = None,
     current_lecture: int | None = None,
     completed_lectures: int | None = None,
+    current_lecture_id: str | None = None,
 ) -> Enrollment:
     """Records the learner's progress; `last_accessed_at` becomes now.
 
-    `progress` is 0–100, `completed_lectures` 0–the course's total lectures,
+    `progress` is 0–100 with at most two decimals (DECIMAL(5,2)), `current_lecture_id` the
+    front end's opaque lecture id, `completed_lectures` 0–the course's total lectures,
     `current_lecture` 1–total lectures; an out-of-range or non-integer value raises
     ValidationFailed naming the field (`progress`, `current_lecture`, `completed_lectures`)
     and nothing is written. Reaching 100 sets `completed_at` and status COMPLETED, and a
     completed course stays completed. Only ACTIVE/COMPLETED enrollments (Conflict
     otherwise); NotFound for anyone else's.
     """
-    values = {
+    values: dict[str, object] = {
         name: _int_field(name, value)
         for name, value in (
-            ("progress", progress),
             ("current_lecture", current_lecture),
             ("completed_lectures", completed_lectures),
         )
         if value is not None
     }
+    if progress is not None:
+        values["progress"] = _percent_field("progress", progress)
+    if current_lecture_id is not None:
+        values["current_lecture_id"] = current_lecture_id
     enrollment = _lock_owned(user_id, enrollment_id)
     total = enrollment.course.total_lectures or 0
     try:
-        if "progress" in values and not 0 <= values["progress"] <= 100:
-            raise ValidationFailed("progress must be between 0 and 100.", field="progress")
         if "completed_lectures" in values and not 0 <= values["completed_lectures"] <= total:
             raise ValidationFailed(
                 f"completed_lectures must be between 0 and {total}, the course's number of lectures.",

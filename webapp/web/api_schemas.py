@@ -138,7 +138,10 @@ class CreateEnrollment(RequestBody):
 
 
 class UpdateEnrollmentProgress(RequestBody):
-    progress: int | None = Field(None, description="Percent complete, 0–100.")
+    progress: float | None = Field(
+        None, ge=0, le=100, description="Percent complete, 0–100, at most two decimals (DECIMAL(5,2))."
+    )
+    current_lecture_id: Identifier | None = Field(None, description="The front end's id of the current lecture.")
     current_lecture: int | None = Field(None, description="1 to the course's number of lectures.")
     completed_lectures: int | None = Field(None, description="0 to the course's number of lectures.")
 

@@ -7,13 +7,13 @@ from flask import g
 from webapp.auth import rate_limit_key
 from webapp.extensions import limiter
 from webapp.services import checkout as checkout_service
-from webapp.services.checkout_lookups import owned_payment_session, published_course
+from webapp.services.checkout_lookups import owned_payment_session, published_course, refunds_of
 from webapp.services.coupons import CouponRefused
 from webapp.services.errors import NotFound, ValidationFailed
 from webapp.services.fulfillment import refresh_open_session
 from webapp.web.api.framework import api_route, parse_body, path_id, respond
 from webapp.web.api.urls import CHECKOUT_PLACEHOLDER, front_end_return_urls, return_urls
-from webapp.web.api_responses import CreatePaymentSessionResult, PaymentSessionOut, PaymentSessionResult
+from webapp.web.api_responses import CreatePaymentSessionResult, PaymentSessionOut, PaymentSessionResult, RefundOut
 from webapp.web.api_schemas import CreatePaymentSession, UpdatePaymentSession
 
 
@@ -119,3 +119,15 @@ def update_payment_session(session_id: str):
 def cancel_payment_session(session_id: str):
     session = _owned_session(session_id)
     return respond(PaymentSessionOut.of(checkout_service.cancel_checkout(session, actor=g.user.id)))
+
+
+@api_route(
+    "GET",
+    "/payments/sessions/{session_id}/refunds",
+    "The refunds of one of the caller's payment sessions (the design's refunds rows), oldest first",
+    response=RefundOut,
+    response_is_list=True,
+    errors=(404,),
+)
+def list_payment_session_refunds(session_id: str):
+    return respond([RefundOut.of(r) for r in refunds_of(_owned_session(session_id))])
