@@ -29,13 +29,3 @@ migrate = Migrate()
 csrf = CSRFProtect()
 htmx = Htmx()
 limiter = Limiter(key_func=get_remote_address)
-
-
-def __getattr__(name: str):
-    """`DirectSelect` lives in webapp.speedups; services/checkout.py still imports it from
-    here until its next edit (a lazy alias: speedups imports this module)."""
-    if name == "DirectSelect":
-        from webapp.speedups import DirectSelect
-
-        return DirectSelect
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

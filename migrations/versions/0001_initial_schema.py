@@ -1,4 +1,4 @@
-"""Initial schema: every table of SPEC §8.
+"""Initial schema: every table of the app.
 
 Revision ID: 0001
 Revises: 

@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import IdColumn, UTCDateTime, new_id, utcnow
+from webapp.models.base import IdColumn, StatusColumn, UTCDateTime, new_id, status_check, utcnow
 from webapp.models.course import Course
+from webapp.models.enums import EnrollmentStatus, PaymentStatus
 from webapp.models.user import User
 
 
@@ -19,6 +20,8 @@ class Enrollment(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "course_id"),
         sa.CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
+        status_check("status", EnrollmentStatus),
+        status_check("payment_status", PaymentStatus),
         sa.Index("ix_enrollments_course_id_enrolled_at", "course_id", "enrolled_at"),
         sa.Index("ix_enrollments_status_enrolled_at", "status", "enrolled_at"),
         sa.Index("ix_enrollments_payment_status_enrolled_at", "payment_status", "enrolled_at"),
@@ -28,8 +31,8 @@ class Enrollment(db.Model):
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"))
-    status: Mapped[str] = mapped_column(sa.String(20), default="ACTIVE")
-    payment_status: Mapped[str] = mapped_column(sa.String(24))
+    status: Mapped[str] = mapped_column(StatusColumn(EnrollmentStatus), default=EnrollmentStatus.ACTIVE)
+    payment_status: Mapped[str] = mapped_column(StatusColumn(PaymentStatus, 24))
     source: Mapped[str] = mapped_column(sa.String(20))
     payment_session_id: Mapped[str | None] = mapped_column(
         sa.ForeignKey("payment_sessions.id", ondelete="SET NULL"), unique=True

@@ -60,6 +60,14 @@ class RefundStatus(StrEnum):
 
 class StripeEventStatus(StrEnum):
     RECEIVED = "RECEIVED"
+    PROCESSING = "PROCESSING"  # claimed by one delivery until `locked_until`
     PROCESSED = "PROCESSED"
     FAILED = "FAILED"
     IGNORED = "IGNORED"
+
+
+class OutboxEmailStatus(StrEnum):
+    PENDING = "PENDING"  # waiting for SMTP delivery
+    SENDING = "SENDING"  # claimed by one sender
+    SENT = "SENT"
+    OUTBOX = "OUTBOX"  # no MAIL_SERVER: kept in the database, readable at /dev/mail

@@ -7,19 +7,23 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.base import StatusColumn, UTCDateTime, status_check, utcnow
+from webapp.models.enums import StripeEventStatus
 
 
 class StripeEvent(db.Model):
     """The webhook inbox: every Stripe event id exactly once."""
 
     __tablename__ = "stripe_events"
-    __table_args__ = (sa.Index("ix_stripe_events_received_at", "received_at"),)
+    __table_args__ = (
+        sa.Index("ix_stripe_events_received_at", "received_at"),
+        status_check("status", StripeEventStatus),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     type: Mapped[str] = mapped_column(sa.String(100), index=True)
     livemode: Mapped[bool] = mapped_column(sa.Boolean, default=False)
-    status: Mapped[str] = mapped_column(sa.String(20), default="RECEIVED", index=True)
+    status: Mapped[str] = mapped_column(StatusColumn(StripeEventStatus), default=StripeEventStatus.RECEIVED, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     object_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     payment_session_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)

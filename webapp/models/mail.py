@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.models.base import IdColumn, UTCDateTime, new_id, utcnow
+from webapp.models.base import IdColumn, StatusColumn, UTCDateTime, new_id, status_check, utcnow
+from webapp.models.enums import OutboxEmailStatus
 
 
 class OutboxEmail(db.Model):
@@ -17,7 +18,10 @@ class OutboxEmail(db.Model):
     """
 
     __tablename__ = "email_outbox"
-    __table_args__ = (sa.Index("ix_email_outbox_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_email_outbox_status_created_at", "status", "created_at"),
+        status_check("status", OutboxEmailStatus),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
@@ -26,7 +30,7 @@ class OutboxEmail(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(20), default="PENDING")
+    status: Mapped[str] = mapped_column(StatusColumn(OutboxEmailStatus), default=OutboxEmailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,9 +7,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import IdColumn, UTCDateTime, new_id, utcnow
+from webapp.models.base import IdColumn, StatusColumn, UTCDateTime, new_id, status_check, utcnow
 from webapp.models.coupon import Coupon
 from webapp.models.course import Course
+from webapp.models.enums import PaymentSessionStatus, RefundStatus
 from webapp.models.user import User
 
 
@@ -23,6 +24,7 @@ class PaymentSession(db.Model):
     __tablename__ = "payment_sessions"
     __table_args__ = (
         sa.CheckConstraint("amount >= 0 AND discount_amount >= 0 AND final_amount >= 0", name="amounts_non_negative"),
+        status_check("status", PaymentSessionStatus),
         sa.Index("ix_payment_sessions_user_id_course_id_status", "user_id", "course_id", "status"),
         sa.Index("ix_payment_sessions_status_expires_at", "status", "expires_at"),
         sa.Index("ix_payment_sessions_coupon_id_status", "coupon_id", "status"),
@@ -32,7 +34,7 @@ class PaymentSession(db.Model):
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"))
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"), index=True)
-    status: Mapped[str] = mapped_column(sa.String(20), default="PENDING")
+    status: Mapped[str] = mapped_column(StatusColumn(PaymentSessionStatus), default=PaymentSessionStatus.PENDING)
     amount: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     discount_amount: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -81,7 +83,7 @@ class Refund(db.Model):
     """A refund of (part of) an enrollment's payment; `amount` in minor units."""
 
     __tablename__ = "refunds"
-    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"),)
+    __table_args__ = (sa.CheckConstraint("amount > 0", name="amount_positive"), status_check("status", RefundStatus))
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     enrollment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("enrollments.id"), index=True)
@@ -90,7 +92,7 @@ class Refund(db.Model):
     amount: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
-    status: Mapped[str] = mapped_column(sa.String(20), default="PENDING")
+    status: Mapped[str] = mapped_column(StatusColumn(RefundStatus), default=RefundStatus.PENDING)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     failure_reason: Mapped[str | None] = mapped_column(sa.String(500))

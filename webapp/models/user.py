@@ -22,8 +22,8 @@ class User(db.Model):
 
 
 # Admin search is `lower(email) LIKE '%…%'`: a trigram index keeps it off a scan of every user
-# (bench/admin_list.py: 16 ms at 50,000 users without it, under 3 ms with it). PostgreSQL only
-# (pg_trgm, migration 0002); SQLite, for development, scans.
+# (bench/admin_list.py measures it). PostgreSQL only (pg_trgm, migration 0002); SQLite, for
+# development, scans.
 sa.Index(
     "ix_users_email_trgm",
     sa.func.lower(User.email).label("email_lower"),

@@ -1,4 +1,4 @@
-"""The offline Stripe-compatible sandbox (SPEC §6 "Sandbox").
+"""The offline Stripe-compatible sandbox.
 
 `init_app(app)`:
 - always registers the `flask stripe-sandbox` command group (it refuses to act when
@@ -6,7 +6,9 @@
 - when `STRIPE_SECRET_KEY` is unset, builds the `Sandbox` (`app.extensions["stripe_sandbox"]`)
   that the gateway's in-process HTTP client talks to, and — unless `PRODUCTION` — mounts the
   blueprint at `/_sandbox/stripe` (REST API under `/v1`, hosted page `/pay/<cs_id>`, events
-  page `/events`), exempt from CSRF and rate limits because it stands for Stripe's domain.
+  page `/events`) and returns it. The app factory exempts that blueprint from CSRF and rate
+  limits (it stands for Stripe's domain): the sandbox stands for Stripe, so it imports nothing
+  of the app — what it needs from the app (its database URL) is passed in.
 
 Test helpers: `inject_faults`, `clear_faults`, `get_sandbox`, `wait_for_deliveries`,
 `settle_session`, `backdate_session`.
@@ -18,7 +20,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app
 
 from webapp.sandbox.core import Sandbox, SandboxSettings, sign_payload
 
@@ -36,21 +38,26 @@ __all__ = [
 ]
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, database_url: str | None = None) -> Blueprint | None:
+    """Sets the sandbox up for `app` (module docstring); returns the blueprint it mounted.
+
+    `database_url` is the sandbox's database as the app spells it for SQLAlchemy (default:
+    `STRIPE_SANDBOX_DATABASE_URL` as configured). The caller exempts the returned blueprint
+    from the app's CSRF protection and rate limits.
+    """
     from webapp.sandbox.cli import stripe_sandbox_cli
 
     app.cli.add_command(stripe_sandbox_cli)
     if app.config.get("STRIPE_SECRET_KEY"):
-        return
-    app.extensions["stripe_sandbox"] = Sandbox(SandboxSettings.from_config(app.config), dispatch_app=app)
+        return None
+    settings = SandboxSettings.from_config(app.config, database_url=database_url)
+    app.extensions["stripe_sandbox"] = Sandbox(settings, dispatch_app=app)
     if app.config.get("PRODUCTION"):
-        return
-    from webapp.extensions import csrf, limiter
+        return None
     from webapp.sandbox.views import bp
 
-    csrf.exempt(bp)
-    limiter.exempt(bp)
     app.register_blueprint(bp)
+    return bp
 
 
 def get_sandbox(app: Flask | None = None) -> Sandbox:
@@ -105,10 +112,11 @@ def wait_for_deliveries(app: Flask, timeout: float = 10.0) -> bool:
 
 def settle_session(app: Flask, cs_id: str, *, fail: bool = False) -> dict[str, Any]:
     """What `flask stripe-sandbox settle` does: settles a bank-transfer session."""
-    from webapp.sandbox import objects as o
+    from webapp.sandbox.context import public
+    from webapp.sandbox.resources.checkout_payments import settle_session as settle
 
     with get_sandbox(app).operation() as ctx:
-        return o.public(o.settle_session(ctx, cs_id, fail=fail))
+        return public(settle(ctx, cs_id, fail=fail))
 
 
 def backdate_session(app: Flask, cs_id: str, *, seconds_ago: int = 1) -> None:

@@ -10,18 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from webapp.sandbox import objects as o
+from webapp.sandbox import routes
+from webapp.sandbox.context import API_VERSION, Ctx, new_id
+from webapp.sandbox.errors import StripeAPIError
 from webapp.sandbox.params import ParamError, parse_form
+from webapp.sandbox.validation import ParameterError, validate_request
 
 if TYPE_CHECKING:
     from webapp.sandbox.core import Sandbox
-
-Handler = Callable[[o.Ctx, dict[str, Any], dict[str, str], str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -34,40 +34,10 @@ class ApiResponse:
     network_fault: bool = False
 
 
-_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
-_ID = r"(?P<id>[A-Za-z0-9_]+)"
-
-
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        _ROUTES.append((method, re.compile(f"^/v1{pattern.replace('{id}', _ID)}$"), handler))
-        return handler
-
-    return register
-
-
 def _json(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> ApiResponse:
     return ApiResponse(
         status, json.dumps(payload, indent=2).encode(), {"Content-Type": "application/json", **(headers or {})}
     )
-
-
-def _expand_list(params: dict[str, Any]) -> list[str]:
-    value = params.get("expand") or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise o.invalid("Invalid array", param="expand")
-    return value
-
-
-def _render(ctx: o.Ctx, obj: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    paths = _expand_list(params)
-    out = o.public(obj)
-    if obj.get("object") == "checkout.session" and "line_items" in paths:
-        out["line_items"] = o.session_line_items(obj, f"/v1/checkout/sessions/{obj['id']}/line_items")
-        paths = [p for p in paths if p != "line_items"]
-    return o.expand(ctx, out, paths)
 
 
 def handle_api(
@@ -76,115 +46,157 @@ def handle_api(
     """Answers one API request as Stripe would (see module docstring).
 
     The whole request is one serialised sandbox transaction: the fault counter, the
-    idempotency check and the handler's changes share one lock and one commit.
+    idempotency check and the handler's changes share one lock and one commit. Every
+    answer, errors included, carries a `Request-Id`.
     """
     method = method.upper()
-    request_id = o.new_id("req_", 14)
+    request_id = new_id("req_", 14)
     idem_key = _header(headers, "Idempotency-Key") if method == "POST" else None
-    base = {"Request-Id": request_id, "Stripe-Version": o.API_VERSION}
+    base = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
     if idem_key:
         base["Idempotency-Key"] = idem_key
     try:
         with sandbox.operation(request_id=request_id, idempotency_key=idem_key) as ctx:
-            return _answer(ctx, method, path, query, headers, body, base)
-    except o.StripeAPIError as exc:
-        body_ = exc.body()
-        body_["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{request_id}"
-        return _json(exc.status, body_, base)
+            return _answer(ctx, Request(method, path, query, headers, body), base)
+    except StripeAPIError as exc:
+        if isinstance(exc, ParameterError):
+            sandbox.record_refusal(method, path, exc)
+        return error_response(exc, base)
 
 
-def _answer(
-    ctx: o.Ctx, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, base: dict[str, str]
-) -> ApiResponse:
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def error_response(exc: StripeAPIError, base: dict[str, str]) -> ApiResponse:
+    body = exc.body()
+    body["error"]["request_log_url"] = f"https://dashboard.stripe.com/test/logs/{base['Request-Id']}"
+    return _json(exc.status, body, base)
+
+
+def _answer(ctx: Ctx, request: Request, base: dict[str, str]) -> ApiResponse:
     """`handle_api` inside its transaction; a StripeAPIError raised here rolls it back."""
     fault = ctx.tx.take_fault()
+    if fault is not None:
+        return _fault_response(fault, base)
+    api_key = _authenticate(request.headers)
+    endpoint, match = routes.match(request.method, request.path)
+    if endpoint is None:
+        raise StripeAPIError(
+            404,
+            f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        )
+    params = _parse(request)
+    validate_request(params, endpoint.params, endpoint.resource, listing=endpoint.listing)
+    return _execute(ctx, request, api_key, params, lambda: endpoint.handler(ctx, params, match, request.path), base)
+
+
+def _fault_response(fault: str, base: dict[str, str]) -> ApiResponse:
     if fault == "network":
         return ApiResponse(0, b"", network_fault=True)
-    if fault == "500":
-        return _json(500, {"error": {"type": "api_error", "message": "An unknown error occurred (sandbox fault)."}})
     if fault == "429":
-        return _json(
-            429,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "rate_limit",
-                    "message": "Too many requests hit the API too quickly (sandbox fault).",
-                }
-            },
-        )
+        error = {
+            "type": "invalid_request_error",
+            "code": "rate_limit",
+            "message": "Too many requests hit the API too quickly (sandbox fault).",
+        }
+        return _json(429, {"error": error}, base)
+    return _json(500, {"error": {"type": "api_error", "message": "An unknown error occurred (sandbox fault)."}}, base)
 
+
+def _authenticate(headers: Mapping[str, str]) -> str:
+    """The request's test-mode secret key, or Stripe's 401."""
     api_key = _api_key(_header(headers, "Authorization") or "")
     if not api_key:
-        return _json(
+        raise StripeAPIError(
             401,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "message": "You did not provide an API key. Provide it in the Authorization header "
-                    "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-                }
-            },
+            "You did not provide an API key. Provide it in the Authorization header "
+            "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
         )
     if not api_key.startswith("sk_test_"):
         shown = api_key[:8] + "*" * 8 + api_key[-4:] if len(api_key) > 12 else "*" * len(api_key)
-        return _json(
+        raise StripeAPIError(
             401,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "code": "api_key_invalid",
-                    "message": f"Invalid API Key provided: {shown}. The Stripe sandbox "
-                    "only accepts test-mode secret keys (sk_test_...).",
-                }
-            },
+            f"Invalid API Key provided: {shown}. The Stripe sandbox only accepts test-mode secret keys (sk_test_...).",
+            code="api_key_invalid",
         )
+    return api_key
 
-    handler, match = _match(method, path)
-    if handler is None:
-        return _json(
-            404,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "message": f"Unrecognized request URL ({method}: {path}). Please see "
-                    "https://stripe.com/docs or we can help at https://support.stripe.com/.",
-                }
-            },
-        )
+
+def _parse(request: Request) -> dict[str, Any]:
     try:
-        text = body.decode("utf-8") if method == "POST" else query
-        params = parse_form(text)
-    except (UnicodeDecodeError, ParamError) as exc:
-        return _json(
-            400, {"error": {"type": "invalid_request_error", "message": str(exc), "param": getattr(exc, "param", None)}}
-        )
+        text = request.body.decode("utf-8") if request.method == "POST" else request.query
+        return parse_form(text)
+    except UnicodeDecodeError:
+        raise ParameterError("Request bodies must be UTF-8 encoded.", param="") from None
+    except ParamError as exc:
+        raise ParameterError(str(exc), param=exc.param) from None
 
+
+def _execute(
+    ctx: Ctx,
+    request: Request,
+    api_key: str,
+    params: dict[str, Any],
+    run: Callable[[], dict[str, Any]],
+    base: dict[str, str],
+) -> ApiResponse:
+    """Runs the handler under Stripe's idempotency rules.
+
+    With an `Idempotency-Key`, the first answer is stored whatever its status (its
+    changes rolled back when it is an error) and replayed for the same request; the key
+    on another endpoint, or with other parameters, is refused.
+    """
     idem_key = ctx.idempotency_key
+    if not idem_key:
+        return _json(200, run(), base)
     # Stripe scopes keys per account; hashing the API key in keeps two test keys apart.
-    scoped_key = hashlib.sha256(f"{api_key}\0{idem_key}".encode()).hexdigest() if idem_key else None
-    fingerprint = hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
-    if scoped_key:
-        stored = ctx.tx.get_idempotent(scoped_key)
-        if stored is not None:
-            if stored.fingerprint != fingerprint:
-                raise o.StripeAPIError(
-                    400,
-                    "Keys for idempotent requests can only be used with the same parameters they "
-                    f"were first used with. Try using a key other than '{idem_key}' if you meant to "
-                    "execute a different request.",
-                    type_="idempotency_error",
-                )
-            return ApiResponse(
-                stored.status,
-                stored.body.encode(),
-                {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base},
-            )
-    result = handler(ctx, params, match, path)
-    response = _json(200, result, base)
-    if scoped_key:
-        ctx.tx.save_idempotent(scoped_key, fingerprint, 200, response.body.decode())
+    scoped_key = hashlib.sha256(f"{api_key}\0{idem_key}".encode()).hexdigest()
+    endpoint = f"{request.method} {request.path}"
+    fingerprint = hashlib.sha256(
+        json.dumps([request.method, request.path, params], sort_keys=True).encode()
+    ).hexdigest()
+    stored = ctx.tx.get_idempotent(scoped_key)
+    if stored is not None:
+        return _replay(stored, idem_key, endpoint, fingerprint, base)
+    emitted = len(ctx.emitted)
+    try:
+        with ctx.tx.savepoint():
+            response = _json(200, run(), base)
+    except StripeAPIError as exc:
+        del ctx.emitted[emitted:]  # rolled back with the savepoint
+        response = error_response(exc, base)
+    ctx.tx.save_idempotent(scoped_key, fingerprint, response.status, f"{endpoint}\n{response.body.decode()}")
     return response
+
+
+def _replay(stored: Any, idem_key: str, endpoint: str, fingerprint: str, base: dict[str, str]) -> ApiResponse:
+    first_endpoint, _, body = stored.body.partition("\n") if not stored.body.startswith("{") else ("", "", stored.body)
+    if first_endpoint and first_endpoint != endpoint:
+        raise StripeAPIError(
+            400,
+            "Keys for idempotent requests can only be used for the same endpoint they were first used for "
+            f"('{endpoint.partition(' ')[2]}' vs '{first_endpoint.partition(' ')[2]}'). Try using a key other "
+            f"than '{idem_key}' if you meant to execute a different request.",
+            type_="idempotency_error",
+        )
+    if stored.fingerprint != fingerprint:
+        raise StripeAPIError(
+            400,
+            "Keys for idempotent requests can only be used with the same parameters they "
+            f"were first used with. Try using a key other than '{idem_key}' if you meant to "
+            "execute a different request.",
+            type_="idempotency_error",
+        )
+    return ApiResponse(
+        stored.status, body.encode(), {"Content-Type": "application/json", "Idempotent-Replayed": "true", **base}
+    )
 
 
 def _api_key(authorization: str) -> str:
@@ -205,130 +217,3 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
-
-
-def _match(method: str, path: str) -> tuple[Handler | None, dict[str, str]]:
-    for route_method, pattern, handler in _ROUTES:
-        if route_method == method:
-            m = pattern.match(path)
-            if m:
-                return handler, m.groupdict()
-    return None, {}
-
-
-# -- routes --------------------------------------------------------------------------------
-
-
-@route("POST", "/customers")
-def _create_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_customer(ctx, params), params)
-
-
-@route("GET", "/customers/{id}")
-def _get_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "customer", "customer"), params)
-
-
-@route("POST", "/customers/{id}")
-def _update_customer(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.update_customer(ctx, m["id"], params), params)
-
-
-@route("GET", "/customers/{id}/payment_methods")
-def _customer_pms(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_payment_methods(ctx, {**params, "customer": m["id"]}, path)
-
-
-@route("POST", "/checkout/sessions")
-def _create_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_checkout_session(ctx, params), params)
-
-
-@route("GET", "/checkout/sessions")
-def _list_sessions(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    result = o.list_sessions(ctx, params, path)
-    result["data"] = [
-        _render(ctx, s, {"expand": [p[5:] for p in _expand_list(params) if p.startswith("data.")]})
-        for s in result["data"]
-    ]
-    return result
-
-
-@route("GET", "/checkout/sessions/{id}")
-def _get_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.load_session(ctx, m["id"]), params)
-
-
-@route("GET", "/checkout/sessions/{id}/line_items")
-def _session_items(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.session_line_items(o.load_session(ctx, m["id"]), path)
-
-
-@route("POST", "/checkout/sessions/{id}/expire")
-def _expire_session(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.expire_session(ctx, m["id"]), params)
-
-
-@route("GET", "/payment_intents/{id}")
-def _get_pi(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "payment_intent", "payment_intent", param="intent"), params)
-
-
-@route("GET", "/charges/{id}")
-def _get_charge(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "charge", "charge"), params)
-
-
-@route("GET", "/payment_methods")
-def _list_pms(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_payment_methods(ctx, params, path)
-
-
-@route("GET", "/payment_methods/{id}")
-def _get_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "payment_method", "PaymentMethod", param="payment_method"), params)
-
-
-@route("POST", "/payment_methods/{id}/attach")
-def _attach_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.attach_payment_method(ctx, m["id"], params), params)
-
-
-@route("POST", "/payment_methods/{id}/detach")
-def _detach_pm(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.detach_payment_method(ctx, m["id"]), params)
-
-
-@route("GET", "/setup_intents/{id}")
-def _get_seti(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "setup_intent", "setup_intent", param="intent"), params)
-
-
-@route("POST", "/refunds")
-def _create_refund(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, o.create_refund(ctx, params), params)
-
-
-@route("GET", "/refunds")
-def _list_refunds(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return o.list_refunds(ctx, params, path)
-
-
-@route("GET", "/refunds/{id}")
-def _get_refund(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    return _render(ctx, ctx.load(m["id"], "refund", "refund"), params)
-
-
-@route("GET", "/events/{id}")
-def _get_event(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    evt = ctx.tx.get_event(m["id"])
-    if evt is None:
-        raise o.missing("event", m["id"])
-    return evt
-
-
-@route("GET", "/events")
-def _list_events(ctx: o.Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
-    limit = min(o.as_int(params.get("limit", 10), "limit", minimum=1), 100)
-    rows = ctx.tx.list_events(limit=limit + 1, type_=o.as_str(params.get("type"), "type"))
-    return o.list_object(path, rows[:limit], len(rows) > limit)

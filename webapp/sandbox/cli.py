@@ -9,6 +9,7 @@ reach a server running in another process.
 from __future__ import annotations
 
 import json
+import os
 
 import click
 from flask import current_app
@@ -41,8 +42,13 @@ def serve(port: int, host: str, public_url: str | None) -> None:
     from webapp.sandbox.standalone import create_standalone_app
 
     public = (public_url or f"http://{host}:{port}").rstrip("/")
-    app = create_standalone_app(dict(current_app.config), public_url=public)
-    click.echo(f"Stripe sandbox at {public}/_sandbox/stripe  (STRIPE_API_BASE={public}/_sandbox/stripe)")
+    app = create_standalone_app(
+        dict(current_app.config),
+        public_url=public,
+        template_folder=os.path.join(current_app.root_path, current_app.template_folder or "templates"),
+        static_folder=current_app.static_folder,
+    )
+    click.echo(f"Stripe sandbox at {public}  (STRIPE_API_BASE={public}; also under {public}/_sandbox/stripe)")
     click.echo(f"Webhooks -> {app.extensions['stripe_sandbox'].settings.webhook_url}")
     # Not app.run(): Flask ignores it inside a `flask` command.
     from werkzeug.serving import run_simple
@@ -55,13 +61,14 @@ def serve(port: int, host: str, public_url: str | None) -> None:
 @click.option("--fail", is_flag=True, help="Fail the transfer (async_payment_failed).")
 def settle(session_id: str, fail: bool) -> None:
     """Settles a bank-transfer checkout session (async_payment_succeeded / _failed)."""
-    from webapp.sandbox import objects as o
+    from webapp.sandbox.errors import StripeAPIError
+    from webapp.sandbox.resources.checkout_payments import settle_session
 
     sandbox = _sandbox()
     try:
         with sandbox.operation() as ctx:
-            session = o.settle_session(ctx, session_id, fail=fail)
-    except o.StripeAPIError as exc:
+            session = settle_session(ctx, session_id, fail=fail)
+    except StripeAPIError as exc:
         raise click.ClickException(exc.message) from None
     sandbox.wait_for_deliveries(timeout=30)
     click.echo(f"{session_id}: payment_status={session['payment_status']} ({'failed' if fail else 'settled'})")

@@ -19,8 +19,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from webapp.sandbox import objects as o
+from webapp.sandbox.context import Ctx
 from webapp.sandbox.store import FAULT_KINDS, Delivery, Store, get_store
+
+# Every request refused for its parameters in this process, by any Sandbox (newest last):
+# what a test run reads to prove the app's own requests all pass Stripe's definitions.
+REFUSALS: list[dict[str, Any]] = []
 
 SIGNATURE_USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 
@@ -39,11 +43,14 @@ class SandboxSettings:
     timeout: float = 10.0
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], *, base_url: str | None = None) -> SandboxSettings:
+    def from_config(
+        cls, config: dict[str, Any], *, base_url: str | None = None, database_url: str | None = None
+    ) -> SandboxSettings:
+        """Settings from an app config; `database_url` overrides `STRIPE_SANDBOX_DATABASE_URL`."""
         app_url = str(config.get("APP_URL", "http://127.0.0.1:5000")).rstrip("/")
         delays = config.get("STRIPE_SANDBOX_WEBHOOK_RETRY_DELAYS", (0.5, 2.0, 5.0))
         return cls(
-            database_url=config["STRIPE_SANDBOX_DATABASE_URL"],
+            database_url=database_url or config["STRIPE_SANDBOX_DATABASE_URL"],
             base_url=(base_url or app_url + "/_sandbox/stripe").rstrip("/"),
             webhooks_enabled=bool(config.get("STRIPE_SANDBOX_WEBHOOKS", True)),
             webhook_url=config.get("STRIPE_SANDBOX_WEBHOOK_URL") or f"{app_url}/webhooks/stripe",
@@ -79,13 +86,15 @@ class Sandbox:
         from webapp.sandbox.delivery import Deliverer
 
         self.deliverer = Deliverer(self)
+        # Requests refused by the SDK-definition validation, newest last (tests read these).
+        self.refusals: list[dict[str, Any]] = []
 
     # -- operations ------------------------------------------------------------------------
     @contextmanager
-    def operation(self, *, request_id: str | None = None, idempotency_key: str | None = None) -> Iterator[o.Ctx]:
+    def operation(self, *, request_id: str | None = None, idempotency_key: str | None = None) -> Iterator[Ctx]:
         """One serialised transaction; its events are queued for delivery after it commits."""
         with self.store.transaction() as tx:
-            ctx = o.Ctx(
+            ctx = Ctx(
                 tx=tx,
                 base_url=self.settings.base_url,
                 webhooks_enabled=self.settings.webhooks_enabled,
@@ -101,6 +110,13 @@ class Sandbox:
         from webapp.sandbox.api import handle_api
 
         return handle_api(self, method, path, query, headers, body)
+
+    def record_refusal(self, method: str, path: str, error: Any) -> None:
+        """Remembers a request refused for its parameters (bounded; tests read `refusals`)."""
+        refusal = {"method": method, "path": path, "param": error.param, "code": error.code, "message": error.message}
+        self.refusals.append(refusal)
+        del self.refusals[:-1000]
+        REFUSALS.append(refusal)
 
     # -- fault injection -------------------------------------------------------------------
     def inject_faults(self, count: int, kind: str) -> None:

@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +27,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
-
-from webapp.config import sqlalchemy_url
 
 # An arbitrary constant naming "the sandbox" for pg_advisory_xact_lock.
 _PG_LOCK_KEY = 0x5354_5250  # "STRP"
@@ -117,6 +115,12 @@ class Tx:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: rolled back alone when the block raises."""
+        with self.conn.begin_nested():
+            yield
+
     # -- objects ---------------------------------------------------------------------------
     def get(self, object_id: str) -> dict[str, Any] | None:
         row = self.conn.execute(sa.select(objects.c.data).where(objects.c.id == object_id)).first()
@@ -137,27 +141,46 @@ class Tx:
             self.conn.execute(objects.insert().values(id=obj["id"], seq=seq + 1, **values))
         return obj
 
-    def list(
+    def seq_of(self, table: sa.Table, object_id: str) -> int | None:
+        """The position of `object_id` in `table` (objects or events); None if unknown."""
+        return self.conn.execute(sa.select(table.c.seq).where(table.c.id == object_id)).scalar()
+
+    def page(
         self,
-        object_type: str,
+        table: sa.Table,
+        conditions: list[Any],
         *,
-        customer: str | None = None,
-        payment_intent: str | None = None,
-        limit: int = 10,
-        starting_after: str | None = None,
+        limit: int,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Newest first, like Stripe; returns (page, has_more)."""
-        query = sa.select(objects.c.data, objects.c.seq).where(objects.c.type == object_type)
-        if customer is not None:
-            query = query.where(objects.c.customer == customer)
-        if payment_intent is not None:
-            query = query.where(objects.c.payment_intent == payment_intent)
-        if starting_after:
-            anchor = self.conn.execute(sa.select(objects.c.seq).where(objects.c.id == starting_after)).scalar()
-            if anchor is not None:
-                query = query.where(objects.c.seq < anchor)
-        rows = self.conn.execute(query.order_by(objects.c.seq.desc()).limit(limit + 1)).all()
-        return [json.loads(r.data) for r in rows[:limit]], len(rows) > limit
+        """One page, newest first, of the rows matching `conditions` and `keep`.
+
+        `after_seq` pages on from a cursor (older rows), `before_seq` back towards newer ones.
+        Filters apply before the limit; `has_more` says whether another matching row exists
+        beyond the page in the direction of travel.
+        """
+        query = sa.select(table.c.data).where(*conditions)
+        if before_seq is not None:
+            query = query.where(table.c.seq > before_seq).order_by(table.c.seq.asc())
+        else:
+            if after_seq is not None:
+                query = query.where(table.c.seq < after_seq)
+            query = query.order_by(table.c.seq.desc())
+        found: list[dict[str, Any]] = []
+        has_more = False
+        for row in self.conn.execute(query):
+            obj = json.loads(row.data)
+            if keep is not None and not keep(obj):
+                continue
+            if len(found) == limit:
+                has_more = True
+                break
+            found.append(obj)
+        if before_seq is not None:
+            found.reverse()
+        return found, has_more
 
     # -- idempotency -----------------------------------------------------------------------
     def get_idempotent(self, key: str) -> StoredResponse | None:
@@ -332,10 +355,22 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def driver_url(url: str) -> str:
+    """`url` with PostgreSQL's driver spelled out: psycopg 3, the one driver installed.
+
+    A bare `postgresql://` (or `postgres://`) would mean psycopg2 to SQLAlchemy. Other URLs
+    pass through unchanged.
+    """
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def get_store(url: str) -> Store:
     """The process-wide Store for `url` (one engine and pool per database, however the URL
     spells PostgreSQL's driver)."""
-    url = sqlalchemy_url(url)
+    url = driver_url(url)
     with _stores_lock:
         store = _stores.get(url)
         if store is None:

@@ -1,7 +1,7 @@
 """The sandbox blueprint: REST API over HTTP, the hosted payment page, the events page.
 
 Mounted at `/_sandbox/stripe`. It stands for Stripe's own domain, so the app's CSRF
-protection and rate limits do not apply to it (exempted in `webapp.sandbox.init_app`); the
+protection and rate limits do not apply to it (exempted by the app factory, which registers it); the
 hosted page's form still carries a `csrf_token` so it looks like every other form.
 """
 
@@ -12,9 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
-from webapp.sandbox import objects as o
 from webapp.sandbox.core import Sandbox
-from webapp.services.money import format_money
+from webapp.sandbox.errors import StripeAPIError
+from webapp.sandbox.money import format_amount
+from webapp.sandbox.resources.checkout_payments import pay_with_bank_transfer, pay_with_card
+from webapp.sandbox.resources.checkout_sessions import cancel_url_for, load_session, success_url_for
 
 bp = Blueprint("stripe_sandbox", __name__, url_prefix="/_sandbox/stripe")
 
@@ -78,16 +80,10 @@ def control_faults() -> Response:
 # -- hosted page ---------------------------------------------------------------------------
 
 
-def format_amount(amount: int | None, currency: str | None) -> str:
-    if amount is None or not currency:
-        return ""
-    return format_money(amount, currency)
-
-
 def _session_view(session: dict[str, Any]) -> dict[str, Any]:
     items = []
     for item in session.get("_line_items") or []:
-        product = item["price"]["product"]
+        product = item.get("_product") or {"name": item["description"]}
         items.append(
             {
                 "name": product["name"],
@@ -104,8 +100,8 @@ def _session_view(session: dict[str, Any]) -> dict[str, Any]:
         "items": items,
         "total": format_amount(session.get("amount_total"), session.get("currency")),
         "offer_save": bool(session.get("customer")) and saved.get("payment_method_save") == "enabled",
-        "cancel_url": o.cancel_url_for(session),
-        "success_url": o.success_url_for(session),
+        "cancel_url": cancel_url_for(session),
+        "success_url": success_url_for(session),
         "customer_email": session.get("customer_email"),
     }
 
@@ -113,8 +109,8 @@ def _session_view(session: dict[str, Any]) -> dict[str, Any]:
 def _load_for_page(cs_id: str) -> dict[str, Any]:
     try:
         with sandbox().operation() as ctx:
-            return o.load_session(ctx, cs_id)  # commits a lazy expiry, with its event
-    except o.StripeAPIError as exc:
+            return load_session(ctx, cs_id)  # commits a lazy expiry, with its event
+    except StripeAPIError as exc:
         abort(exc.status if exc.status in (400, 404) else 400)
 
 
@@ -139,7 +135,7 @@ def pay_submit(cs_id: str) -> Any:
     action = request.form.get("action", "pay")
     if action == "cancel":
         # Cancelling leaves the session open, as at Stripe: it expires on its own.
-        target = o.cancel_url_for(session)
+        target = cancel_url_for(session)
         if not target:
             return render_template("sandbox/closed.html", session=_session_view(session), cancelled=True)
         return redirect(target, code=303)
@@ -149,10 +145,10 @@ def pay_submit(cs_id: str) -> Any:
     try:
         with sandbox().operation() as ctx:
             if method == "bank_transfer":
-                outcome = o.pay_with_bank_transfer(ctx, cs_id)
+                outcome = pay_with_bank_transfer(ctx, cs_id)
             elif method == "card":
                 exp_month, exp_year = _parse_expiry(request.form.get("card_expiry", ""))
-                outcome = o.pay_with_card(
+                outcome = pay_with_card(
                     ctx,
                     cs_id,
                     request.form.get("card_number", ""),
@@ -162,13 +158,13 @@ def pay_submit(cs_id: str) -> Any:
                 )
             else:
                 return _render_error(session, "Choose a payment method.", 400)
-    except o.StripeAPIError as exc:
+    except StripeAPIError as exc:
         if exc.status in (409, 410):
             return _refusal(_load_for_page(cs_id))
         return _render_error(session, exc.message, 400)
     if outcome.decline_message:
         return _render_error(outcome.session, outcome.decline_message, 200)
-    return redirect(o.success_url_for(outcome.session), code=303)
+    return redirect(success_url_for(outcome.session), code=303)
 
 
 def _parse_expiry(raw: str) -> tuple[int | None, int | None]:

@@ -1,8 +1,10 @@
-"""Checkout: quoting a price, opening a Stripe Checkout Session, cancelling and expiring it.
+"""Checkout: quoting a price and opening a Stripe Checkout Session for it.
 
 What may move money: nothing here charges. `create_checkout` asks Stripe to open a hosted
 payment page for the server's price; money moves only when the learner pays there, and
 `fulfillment.fulfill_checkout` is the one place that turns a paid session into access.
+Reads live in services.checkout_queries, cancelling and expiry in services.checkout_closing;
+their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -14,27 +16,62 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from webapp.extensions import DirectSelect, db
-from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
+from webapp.extensions import db
+from webapp.models import Coupon, Course, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import PaymentSessionStatus
-from webapp.payments.gateway import GatewayError, PaymentRejected, StripeUnavailable, get_gateway
+from webapp.payments.gateway import get_gateway
 from webapp.services import audit
-from webapp.services.catalog import ACCESS_STATUSES
+from webapp.services.checkout_closing import cancel_checkout, expire_overdue
+from webapp.services.checkout_queries import (
+    CourseOffer,
+    PurchaseState,
+    course_for_checkout,
+    is_enrolled,
+    open_session_for,
+    owned_session_with_enrollment,
+    purchase_state,
+    session_for_owner,
+)
+from webapp.services.confirmation import UNAVAILABLE_MESSAGE
+from webapp.services.confirmation import provider_failure as gateway_failure
 from webapp.services.coupons import assess_coupon
-from webapp.services.errors import Conflict, NotFound, PaymentProviderUnavailable, ServiceError
-from webapp.services.fulfillment import enroll_without_payment, lock_payment_session, mark_expired
+from webapp.services.errors import Conflict, NotFound
+from webapp.services.fulfillment import enroll_without_payment
 from webapp.services.pricing import PriceBreakdown, price_breakdown
 from webapp.services.transactions import unit_of_work
+from webapp.services.transitions import move_payment_session
+from webapp.speedups import DirectSelect
 
 log = logging.getLogger("webapp")
+
+__all__ = [
+    "UNAVAILABLE_MESSAGE",
+    "CheckoutStarted",
+    "CourseOffer",
+    "DirectSelect",
+    "PurchaseState",
+    "Quote",
+    "cancel_checkout",
+    "course_for_checkout",
+    "create_checkout",
+    "ensure_stripe_customer",
+    "expire_overdue",
+    "gateway_failure",
+    "is_enrolled",
+    "lock_user",
+    "open_session_for",
+    "owned_session_with_enrollment",
+    "purchase_state",
+    "quote",
+    "replace_metadata",
+    "session_for_owner",
+]
 
 # Stripe refuses an `expires_at` under 30 minutes away; a request that takes a moment must
 # not push ours under the line.
 EXPIRY_BUFFER = timedelta(minutes=2)
 MAX_CHECKOUT_LIFETIME = timedelta(hours=24) - timedelta(minutes=1)
-
-UNAVAILABLE_MESSAGE = "We couldn't reach our payment provider, so nothing was charged. Please try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -53,115 +90,6 @@ class CheckoutStarted:
     redirect_url: str | None
     enrolled_without_payment: bool = False
     reused: bool = False
-
-
-def gateway_failure(exc: GatewayError) -> ServiceError:
-    if isinstance(exc, PaymentRejected):
-        log.warning("stripe refused a request", extra={"fields": {"code": getattr(exc, "code", None)}})
-        return ServiceError(
-            "Our payment provider refused this checkout. Please try again or contact support.",
-            code="payment_provider_refused",
-        )
-    if not isinstance(exc, StripeUnavailable):
-        log.error("stripe configuration error", extra={"fields": {"error": type(exc).__name__}})
-    return PaymentProviderUnavailable(UNAVAILABLE_MESSAGE)
-
-
-@dataclass(frozen=True)
-class PurchaseState:
-    """What stands between a learner and buying a course: access already, or a payment settling."""
-
-    enrolled: bool
-    payment_in_progress: bool
-
-
-def _purchase_facts(course_id):
-    """EXISTS (access) and EXISTS (a payment settling) for :user_id and `course_id`."""
-    enrolled = sa.exists().where(
-        Enrollment.user_id == sa.bindparam("user_id"),
-        Enrollment.course_id == course_id,
-        # OR of plain binds rather than IN: an IN list is re-rendered into the SQL on every
-        # execution ("expanding" parameters), which the cached statement then cannot skip.
-        sa.or_(*(Enrollment.status == status for status in ACCESS_STATUSES)),
-    )
-    settling = sa.exists().where(
-        PaymentSession.user_id == sa.bindparam("user_id"),
-        PaymentSession.course_id == course_id,
-        PaymentSession.status == PaymentSessionStatus.PROCESSING,
-    )
-    return enrolled, settling
-
-
-# Built once: SQLAlchemy then reuses the compiled SQL and only binds the parameters.
-_PURCHASE_STATE = sa.select(*_purchase_facts(sa.bindparam("course_id")))
-
-
-@dataclass(frozen=True, slots=True)
-class CourseOffer:
-    """What the checkout page shows and prices: a read-only copy of the course's row."""
-
-    id: str
-    slug: str
-    title: str
-    short_description: str
-    total_lectures: int
-    price: int
-    currency: str
-
-    @property
-    def is_free(self) -> bool:
-        return self.price == 0
-
-
-_courses = Course.__table__.c
-_enrolled, _settling = _purchase_facts(_courses.id)
-_COURSE_PAGE = DirectSelect(
-    sa.select(
-        *(_courses[name] for name in CourseOffer.__dataclass_fields__),
-        _enrolled.label("enrolled"),
-        _settling.label("settling"),
-    ).where(_courses.slug == sa.bindparam("slug"), _courses.published.is_(True))
-)
-
-
-def purchase_state(user_id: str, course_id: str) -> PurchaseState:
-    """Both facts in one SELECT (the checkout page and `create_checkout` need them together)."""
-    row = db.session.execute(_PURCHASE_STATE, {"user_id": user_id, "course_id": course_id}).one()
-    return PurchaseState(enrolled=bool(row[0]), payment_in_progress=bool(row[1]))
-
-
-def course_for_checkout(slug: str, user_id: str) -> tuple[CourseOffer, PurchaseState] | None:
-    """The published course and the learner's purchase state: the checkout page's only query.
-
-    One statement on an autocommit connection (`DirectSelect`: one round trip, no ORM).
-    The checkout itself (`create_checkout`) re-reads everything under locks, so this page
-    can never decide a price on its own.
-    """
-    row = _COURSE_PAGE.first(slug=slug, user_id=user_id)
-    if row is None:
-        return None
-    *fields, enrolled, settling = row
-    return CourseOffer(*fields), PurchaseState(enrolled=bool(enrolled), payment_in_progress=bool(settling))
-
-
-def is_enrolled(user_id: str, course_id: str) -> bool:
-    return purchase_state(user_id, course_id).enrolled
-
-
-def open_session_for(user_id: str, course_id: str, *, now: datetime) -> PaymentSession | None:
-    """The learner's own unexpired PENDING checkout for this course, if any."""
-    return db.session.scalar(
-        sa.select(PaymentSession)
-        .where(
-            PaymentSession.user_id == user_id,
-            PaymentSession.course_id == course_id,
-            PaymentSession.status == PaymentSessionStatus.PENDING,
-            PaymentSession.expires_at > now,
-            PaymentSession.stripe_session_id.is_not(None),
-        )
-        .order_by(PaymentSession.created_at.desc())
-        .limit(1)
-    )
 
 
 def _ensure_customer_committed(user_id: str) -> None:
@@ -247,102 +175,129 @@ def create_checkout(
         _ensure_customer_committed(user_id)
     with unit_of_work(gateway_failure):
         user = lock_user(user_id)
-        state = purchase_state(user_id, course.id)
-        if state.enrolled:
-            raise Conflict("You're already enrolled in this course.", code="already_enrolled")
-        if state.payment_in_progress:
-            raise Conflict(
-                "A payment for this course is still being processed. We'll enroll you as soon as it settles.",
-                code="payment_in_progress",
-            )
+        _refuse_if_enrolled_or_settling(user_id, course.id)
         existing = open_session_for(user_id, course.id, now=now)
-        coupon: Coupon | None = None
-        if code:
-            coupon, breakdown = assess_coupon(
-                code,
-                course=course,
-                user_id=user_id,
-                now=now,
-                for_update=True,
-                exclude_session_id=existing.id if existing else None,
-            )
-        else:
-            breakdown = price_breakdown(course.price, course.currency, None)
-        if (
-            existing
-            and existing.coupon_id == (coupon.id if coupon else None)
-            and existing.final_amount == breakdown.total
-            and existing.currency == course.currency
-            and existing.checkout_url
-            and (return_url is None and cancel_to is None)
-        ):
+        coupon, breakdown = _price(course, code, user_id=user_id, now=now, existing=existing)
+        if existing and _reusable(existing, coupon, breakdown, course) and return_url is None and cancel_to is None:
             return CheckoutStarted(existing, existing.checkout_url, reused=True)
-
         if breakdown.total == 0:
             session = enroll_without_payment(
                 user=user, course=course, coupon=coupon, breakdown=breakdown, metadata=metadata
             )
             _supersede_open_sessions(user_id, course.id, keep=session.id)
             return CheckoutStarted(session, None, enrolled_without_payment=True)
+        session = _open_payment_session(user, course, coupon, breakdown, metadata=metadata, now=now)
+        success_to, cancel_back = default_urls or (None, None)
+        _open_at_stripe(session, course, return_url=return_url or success_to, cancel_to=cancel_to or cancel_back)
+        _supersede_open_sessions(user_id, course.id, keep=session.id)
+    return CheckoutStarted(session, session.checkout_url)
 
-        customer_id = ensure_stripe_customer(user)
-        # Stripe refuses more than 24 h; the buffer must never push a 24 h TTL over it.
-        lifetime = min(
-            timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER, MAX_CHECKOUT_LIFETIME
+
+def _refuse_if_enrolled_or_settling(user_id: str, course_id: str) -> None:
+    state = purchase_state(user_id, course_id)
+    if state.enrolled:
+        raise Conflict("You're already enrolled in this course.", code="already_enrolled")
+    if state.payment_in_progress:
+        raise Conflict(
+            "A payment for this course is still being processed. We'll enroll you as soon as it settles.",
+            code="payment_in_progress",
         )
-        expires_at = now + lifetime
-        session = PaymentSession(
-            id=new_id(),
-            user_id=user_id,
-            course_id=course.id,
-            status=PaymentSessionStatus.PENDING,
-            amount=breakdown.original,
-            currency=course.currency,
-            discount_amount=breakdown.discount,
-            final_amount=breakdown.total,
-            coupon_id=coupon.id if coupon else None,
-            coupon_code=coupon.code if coupon else None,
-            stripe_customer_id=customer_id,
-            metadata_=metadata or {},
-            expires_at=expires_at.replace(microsecond=0),
-        )
-        session.idempotency_key = f"checkout-{session.id}"
-        db.session.add(session)
-        db.session.flush()
-        stripe_metadata = {
+
+
+def _price(
+    course: Course, code: str | None, *, user_id: str, now: datetime, existing: PaymentSession | None
+) -> tuple[Coupon | None, PriceBreakdown]:
+    """The coupon (locked, its holds counted) and the price; the learner's open session's hold is theirs."""
+    if not code:
+        return None, price_breakdown(course.price, course.currency, None)
+    return assess_coupon(
+        code,
+        course=course,
+        user_id=user_id,
+        now=now,
+        for_update=True,
+        exclude_session_id=existing.id if existing else None,
+    )
+
+
+def _reusable(existing: PaymentSession, coupon: Coupon | None, breakdown: PriceBreakdown, course: Course) -> bool:
+    """Whether the learner's open checkout is for exactly this price (then it is reused)."""
+    return (
+        existing.coupon_id == (coupon.id if coupon else None)
+        and existing.final_amount == breakdown.total
+        and existing.currency == course.currency
+        and bool(existing.checkout_url)
+    )
+
+
+def _open_payment_session(
+    user: User,
+    course: Course,
+    coupon: Coupon | None,
+    breakdown: PriceBreakdown,
+    *,
+    metadata: dict | None,
+    now: datetime,
+) -> PaymentSession:
+    """The new PENDING row (created with the column's default status), flushed."""
+    customer_id = ensure_stripe_customer(user)
+    # Stripe refuses more than 24 h; the buffer must never push a 24 h TTL over it.
+    lifetime = min(
+        timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER, MAX_CHECKOUT_LIFETIME
+    )
+    session = PaymentSession(
+        id=new_id(),
+        user_id=user.id,
+        course_id=course.id,
+        amount=breakdown.original,
+        currency=course.currency,
+        discount_amount=breakdown.discount,
+        final_amount=breakdown.total,
+        coupon_id=coupon.id if coupon else None,
+        coupon_code=coupon.code if coupon else None,
+        stripe_customer_id=customer_id,
+        metadata_=metadata or {},
+        expires_at=(now + lifetime).replace(microsecond=0),
+    )
+    session.idempotency_key = f"checkout-{session.id}"
+    db.session.add(session)
+    db.session.flush()
+    return session
+
+
+def _open_at_stripe(session: PaymentSession, course: Course, *, return_url: str | None, cancel_to: str | None) -> None:
+    """Creates the Stripe Checkout Session for our row (its id is the idempotency key)."""
+    started = get_gateway().create_payment_checkout(
+        customer_id=session.stripe_customer_id,
+        product_name=course.title,
+        description=course.short_description or None,
+        amount=session.final_amount,
+        currency=course.currency,
+        success_url=return_url or success_url(),
+        cancel_url=cancel_to or cancel_url(),
+        client_reference_id=session.id,
+        metadata={
             "payment_session_id": session.id,
-            "user_id": user_id,
+            "user_id": session.user_id,
             "course_id": course.id,
             "coupon_code": session.coupon_code or "",
-        }
-        started = get_gateway().create_payment_checkout(
-            customer_id=customer_id,
-            product_name=course.title,
-            description=course.short_description or None,
-            amount=breakdown.total,
-            currency=course.currency,
-            success_url=return_url or (default_urls[0] if default_urls else success_url()),
-            cancel_url=cancel_to or (default_urls[1] if default_urls else cancel_url()),
-            client_reference_id=session.id,
-            metadata=stripe_metadata,
-            expires_at=int(session.expires_at.timestamp()),
-            idempotency_key=session.idempotency_key,
-        )
-        session.stripe_session_id = started.id
-        session.checkout_url = started.url
-        audit.record(
-            "payment_session.created",
-            entity_type="payment_session",
-            entity_id=session.id,
-            actor=user_id,
-            payment_session_id=session.id,
-            stripe_session_id=started.id,
-            amount=breakdown.total,
-            currency=course.currency,
-            coupon_code=session.coupon_code,
-        )
-        _supersede_open_sessions(user_id, course.id, keep=session.id)
-    return CheckoutStarted(session, started.url)
+        },
+        expires_at=int(session.expires_at.timestamp()),
+        idempotency_key=session.idempotency_key,
+    )
+    session.stripe_session_id = started.id
+    session.checkout_url = started.url
+    audit.record(
+        "payment_session.created",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor=session.user_id,
+        payment_session_id=session.id,
+        stripe_session_id=started.id,
+        amount=session.final_amount,
+        currency=course.currency,
+        coupon_code=session.coupon_code,
+    )
 
 
 def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None:
@@ -369,39 +324,9 @@ def _supersede_open_sessions(user_id: str, course_id: str, *, keep: str) -> None
                     "Your earlier checkout for this course was just paid; we're enrolling you now.",
                     code="payment_in_progress",
                 )
-        other.status = PaymentSessionStatus.CANCELED
-        audit.record(
-            "payment_session.superseded",
-            entity_type="payment_session",
-            entity_id=other.id,
-            actor=user_id,
-            payment_session_id=other.id,
-            replaced_by=keep,
+        move_payment_session(
+            other, PaymentSessionStatus.CANCELED, action="payment_session.superseded", actor=user_id, replaced_by=keep
         )
-
-
-def owned_session_with_enrollment(session_ref: str | None, user_id: str) -> tuple[PaymentSession, Enrollment | None]:
-    """The user's payment session and its enrollment (one SELECT); NotFound for anyone else's.
-
-    `session_ref` is Stripe's `cs_…` id, or our own id for free checkouts (they never reach
-    Stripe). Loading the enrollment with it lets fulfilment find it in the identity map.
-    """
-    if not session_ref or len(session_ref) > 255:
-        raise NotFound("We couldn't find that checkout.")
-    column = PaymentSession.stripe_session_id if session_ref.startswith("cs_") else PaymentSession.id
-    found = db.session.execute(
-        sa.select(PaymentSession, Enrollment)
-        .outerjoin(Enrollment, Enrollment.id == PaymentSession.enrollment_id)
-        .where(column == session_ref)
-    ).first()
-    if found is None or found[0].user_id != user_id:
-        raise NotFound("We couldn't find that checkout.")
-    return found[0], found[1]
-
-
-def session_for_owner(session_ref: str | None, user_id: str) -> PaymentSession:
-    """The user's payment session by Stripe id (or our id for free checkouts); NotFound otherwise."""
-    return owned_session_with_enrollment(session_ref, user_id)[0]
 
 
 def replace_metadata(payment_session: PaymentSession, metadata: dict) -> PaymentSession:
@@ -409,78 +334,3 @@ def replace_metadata(payment_session: PaymentSession, metadata: dict) -> Payment
     with unit_of_work():
         payment_session.metadata_ = metadata
     return payment_session
-
-
-def cancel_checkout(payment_session: PaymentSession, *, actor: str) -> PaymentSession:
-    """The learner came back from Stripe without paying: CANCELED, expired at Stripe, hold released.
-
-    Idempotent; a session that is no longer PENDING is left as it is (a completed one
-    never moves back).
-    """
-    locked = lock_payment_session(payment_session.id)  # re-read under the lock: a webhook may have completed it
-    if locked.status != PaymentSessionStatus.PENDING:
-        db.session.commit()
-        return locked
-    if locked.stripe_session_id:
-        try:
-            remote = get_gateway().expire_checkout_session(locked.stripe_session_id)
-        except GatewayError as exc:
-            db.session.rollback()
-            raise gateway_failure(exc) from None
-        if remote.status == "complete":
-            # Paid after all (another tab): fulfil it now, so the page tells the truth.
-            from webapp.services.fulfillment import fulfill_checkout
-
-            db.session.commit()
-            result = fulfill_checkout(remote.id, actor=actor, remote=remote)
-            return result.payment_session or locked
-    locked.status = PaymentSessionStatus.CANCELED
-    audit.record(
-        "payment_session.canceled",
-        entity_type="payment_session",
-        entity_id=locked.id,
-        actor=actor,
-        payment_session_id=locked.id,
-    )
-    db.session.commit()
-    return locked
-
-
-def expire_overdue(*, now: datetime | None = None) -> list[str]:
-    """Marks PENDING sessions past `expires_at` EXPIRED (releasing holds) and expires them at Stripe.
-
-    Returns the ids it expired. A session Stripe reports complete is left for fulfillment.
-    """
-    now = now or utcnow()
-    ids = list(
-        db.session.scalars(
-            sa.select(PaymentSession.id).where(
-                PaymentSession.status == PaymentSessionStatus.PENDING, PaymentSession.expires_at <= now
-            )
-        )
-    )
-    expired: list[str] = []
-    for session_id in ids:
-        session = db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update())
-        if session is None or session.status != PaymentSessionStatus.PENDING:
-            db.session.commit()
-            continue
-        if session.stripe_session_id:
-            try:
-                remote = get_gateway().retrieve_checkout_session(session.stripe_session_id)
-                if remote.status == "open":
-                    remote = get_gateway().expire_checkout_session(session.stripe_session_id)
-            except GatewayError as exc:
-                db.session.rollback()
-                log.warning(
-                    "could not expire at stripe",
-                    extra={"fields": {"payment_session_id": session_id, "error": type(exc).__name__}},
-                )
-                continue
-            if remote.status == "complete":
-                db.session.commit()
-                continue
-        mark_expired(session, actor="system", event_id=None)
-        db.session.commit()
-        expired.append(session_id)
-    return expired

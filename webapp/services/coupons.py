@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Coupon, Course
@@ -17,6 +16,7 @@ from webapp.services import audit
 from webapp.services.errors import ServiceError, ValidationFailed
 from webapp.services.money import is_supported
 from webapp.services.pricing import CouponTerms, PriceBreakdown, PricingError, evaluate_coupon
+from webapp.services.transactions import unit_of_work
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,63}$")
 
@@ -79,38 +79,87 @@ def create_coupon(
     kind = (discount_type or "").strip().upper()
     if kind not in {t.value for t in DiscountType}:
         raise ValidationFailed("Type must be 'percentage' or 'fixed'.", field="type")
+    amount = _discount_value(value)
+    if kind == DiscountType.PERCENTAGE:
+        _check_percentage(amount, currency)
+        currency = None
+    else:
+        currency = _checked_fixed(amount, currency)
+    _check_limits(
+        max_uses=max_uses,
+        max_uses_per_user=max_uses_per_user,
+        minimum_amount=minimum_amount,
+        maximum_discount=maximum_discount,
+    )
+    _check_window(valid_from, valid_until)
+    courses = _courses(course_ids or [])
+    if db.session.scalar(sa.select(Coupon.id).where(Coupon.code == normalized)) is not None:
+        raise ValidationFailed(f"A coupon with code {normalized!r} already exists.", field="code")
+    duplicate = ValidationFailed(f"A coupon with code {normalized!r} already exists.", field="code")
+    with unit_of_work(on_conflict=lambda _: duplicate):
+        coupon = Coupon(
+            code=normalized,
+            discount_type=kind,
+            discount_value=amount,
+            currency=currency,
+            max_uses=max_uses,
+            max_uses_per_user=max_uses_per_user,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            minimum_amount=minimum_amount,
+            maximum_discount=maximum_discount,
+            is_active=is_active,
+            is_public=is_public,
+            description=description,
+            current_uses=0,
+        )
+        coupon.applicable_courses = courses
+        db.session.add(coupon)
+        if actor is not None:
+            db.session.flush()  # the coupon's id, and a duplicate code refused here
+            audit.record("coupon.created", entity_type="coupon", entity_id=coupon.id, actor=actor, code=coupon.code)
+    return coupon
+
+
+def _discount_value(value: str | Decimal) -> Decimal:
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValidationFailed(f"Value {value!r} is not a number.", field="value") from None
     if not amount.is_finite():
         raise ValidationFailed("Value must be a finite number.", field="value")
-    if kind == DiscountType.PERCENTAGE:
-        if amount <= 0 or amount > 100:
-            raise ValidationFailed("A percentage must be above 0 and at most 100.", field="value")
-        if amount != amount.quantize(Decimal("0.01")):
-            raise ValidationFailed("A percentage may have at most two decimals.", field="value")
-        if currency:
-            raise ValidationFailed("A percentage coupon takes no currency.", field="currency")
-        currency = None
-    else:
-        if amount <= 0:
-            raise ValidationFailed("A fixed discount must be a positive number of minor units.", field="value")
-        if amount != amount.to_integral_value():
-            raise ValidationFailed(
-                "A fixed discount is a whole number of minor units (e.g. 500 for $5.00).", field="value"
-            )
-        if amount > 99_999_999:
-            raise ValidationFailed("A fixed discount is larger than any price.", field="value")
-        if not currency:
-            raise ValidationFailed("A fixed discount needs --currency (the discount's currency).", field="currency")
-        currency = currency.strip().lower()
-        if not is_supported(currency):
-            raise ValidationFailed(f"Unknown or unsupported currency {currency.upper()!r}.", field="currency")
-    for field, number in (
-        ("max_uses", max_uses),
-        ("max_uses_per_user", max_uses_per_user),
-    ):
+    return amount
+
+
+def _check_percentage(amount: Decimal, currency: str | None) -> None:
+    if amount <= 0 or amount > 100:
+        raise ValidationFailed("A percentage must be above 0 and at most 100.", field="value")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValidationFailed("A percentage may have at most two decimals.", field="value")
+    if currency:
+        raise ValidationFailed("A percentage coupon takes no currency.", field="currency")
+
+
+def _checked_fixed(amount: Decimal, currency: str | None) -> str:
+    """A fixed discount's checks; returns its currency, normalised."""
+    if amount <= 0:
+        raise ValidationFailed("A fixed discount must be a positive number of minor units.", field="value")
+    if amount != amount.to_integral_value():
+        raise ValidationFailed("A fixed discount is a whole number of minor units (e.g. 500 for $5.00).", field="value")
+    if amount > 99_999_999:
+        raise ValidationFailed("A fixed discount is larger than any price.", field="value")
+    if not currency:
+        raise ValidationFailed("A fixed discount needs --currency (the discount's currency).", field="currency")
+    currency = currency.strip().lower()
+    if not is_supported(currency):
+        raise ValidationFailed(f"Unknown or unsupported currency {currency.upper()!r}.", field="currency")
+    return currency
+
+
+def _check_limits(
+    *, max_uses: int | None, max_uses_per_user: int | None, minimum_amount: int | None, maximum_discount: int | None
+) -> None:
+    for field, number in (("max_uses", max_uses), ("max_uses_per_user", max_uses_per_user)):
         if number is not None and number < 1:
             raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} must be at least 1.", field=field)
     for field, number in (("minimum_amount", minimum_amount), ("maximum_discount", maximum_discount)):
@@ -118,46 +167,24 @@ def create_coupon(
             raise ValidationFailed(f"{field.replace('_', ' ').capitalize()} cannot be negative.", field=field)
     if maximum_discount == 0:
         raise ValidationFailed("Maximum discount must be above 0 (leave it out for no cap).", field="maximum_discount")
+
+
+def _check_window(valid_from: datetime | None, valid_until: datetime | None) -> None:
     for field, moment in (("valid_from", valid_from), ("valid_until", valid_until)):
         if moment is not None and moment.tzinfo is None:
             raise ValidationFailed(f"{field} needs a timezone (e.g. 2026-12-31T23:59:59Z).", field=field)
     if valid_from and valid_until and valid_until <= valid_from:
         raise ValidationFailed("valid_until must be after valid_from.", field="valid_until")
+
+
+def _courses(course_ids: list[str]) -> list[Course]:
     courses: list[Course] = []
-    for course_id in course_ids or []:
+    for course_id in course_ids:
         course = db.session.get(Course, course_id)
         if course is None:
             raise ValidationFailed(f"Unknown course id {course_id!r}.", field="courses")
         courses.append(course)
-    if db.session.scalar(sa.select(Coupon.id).where(Coupon.code == normalized)) is not None:
-        raise ValidationFailed(f"A coupon with code {normalized!r} already exists.", field="code")
-    coupon = Coupon(
-        code=normalized,
-        discount_type=kind,
-        discount_value=amount,
-        currency=currency,
-        max_uses=max_uses,
-        max_uses_per_user=max_uses_per_user,
-        valid_from=valid_from,
-        valid_until=valid_until,
-        minimum_amount=minimum_amount,
-        maximum_discount=maximum_discount,
-        is_active=is_active,
-        is_public=is_public,
-        description=description,
-        current_uses=0,
-    )
-    coupon.applicable_courses = courses
-    db.session.add(coupon)
-    try:
-        if actor is not None:
-            db.session.flush()  # the coupon's id, and a duplicate code refused here
-            audit.record("coupon.created", entity_type="coupon", entity_id=coupon.id, actor=actor, code=coupon.code)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ValidationFailed(f"A coupon with code {normalized!r} already exists.", field="code") from None
-    return coupon
+    return courses
 
 
 class CouponRefused(ServiceError):

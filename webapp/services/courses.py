@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Course
 from webapp.services.errors import ValidationFailed
 from webapp.services.money import is_supported
+from webapp.services.transactions import unit_of_work
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
@@ -53,22 +53,20 @@ def create_course(
         raise ValidationFailed(f"A course with slug {slug!r} already exists.", field="slug")
     if course_id is not None and db.session.get(Course, course_id) is not None:
         raise ValidationFailed(f"A course with id {course_id!r} already exists.", field="id")
-    course = Course(
-        slug=slug,
-        title=title,
-        price=price,
-        currency=currency,
-        short_description=short_description,
-        description=description,
-        total_lectures=total_lectures,
-        published=published,
-    )
-    if course_id is not None:
-        course.id = course_id
-    db.session.add(course)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ValidationFailed("A course with that slug or id already exists.", field="slug") from None
+    with unit_of_work(
+        on_conflict=lambda _: ValidationFailed("A course with that slug or id already exists.", field="slug")
+    ):
+        course = Course(
+            slug=slug,
+            title=title,
+            price=price,
+            currency=currency,
+            short_description=short_description,
+            description=description,
+            total_lectures=total_lectures,
+            published=published,
+        )
+        if course_id is not None:
+            course.id = course_id
+        db.session.add(course)
     return course

@@ -17,11 +17,11 @@ from sqlalchemy.orm import joinedload
 from webapp.extensions import db
 from webapp.models import Course, Enrollment, PaymentSession
 from webapp.models.base import utcnow
-from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus
-from webapp.payments.gateway import GatewayError
-from webapp.services import audit
+from webapp.models.enums import OPEN_SESSION_STATUSES, EnrollmentStatus, PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
 from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from webapp.services.transactions import unit_of_work
+from webapp.services.transitions import move_enrollment
 
 NOT_FOUND_MESSAGE = "We couldn't find that enrollment."
 _ROW_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -93,11 +93,11 @@ def get_for_user(user_id: str, enrollment_id: str) -> Enrollment:
 
 
 def _lock_owned(user_id: str, enrollment_id: str) -> Enrollment:
+    """The learner's own enrollment, locked (call inside a unit of work); NotFound otherwise."""
     enrollment = db.session.scalar(
         _owned_query(user_id, enrollment_id).with_for_update().execution_options(populate_existing=True)
     )
     if enrollment is None:
-        db.session.rollback()
         raise NotFound(NOT_FOUND_MESSAGE)
     return enrollment
 
@@ -109,27 +109,23 @@ def cancel_enrollment(user_id: str, enrollment_id: str) -> Enrollment:
     is). A refunded enrollment has no access left to cancel (Conflict). NotFound for
     anyone else's enrollment.
     """
-    enrollment = _lock_owned(user_id, enrollment_id)
-    if enrollment.status == EnrollmentStatus.CANCELLED:
-        db.session.commit()
-        return enrollment
-    if enrollment.status == EnrollmentStatus.REFUNDED:
-        db.session.rollback()
-        raise Conflict("This enrollment was refunded, so there is nothing left to cancel.", code="already_refunded")
-    previous = enrollment.status
-    enrollment.status = EnrollmentStatus.CANCELLED
-    enrollment.cancelled_at = utcnow()
-    audit.record(
-        "enrollment.cancelled",
-        entity_type="enrollment",
-        entity_id=enrollment.id,
-        actor=user_id,
-        enrollment_id=enrollment.id,
-        payment_session_id=enrollment.payment_session_id,
-        previous=previous,
-        refunded=False,
-    )
-    db.session.commit()
+    with unit_of_work():
+        enrollment = _lock_owned(user_id, enrollment_id)
+        if enrollment.status == EnrollmentStatus.CANCELLED:
+            return enrollment
+        if enrollment.status == EnrollmentStatus.REFUNDED:
+            raise Conflict("This enrollment was refunded, so there is nothing left to cancel.", code="already_refunded")
+        previous = enrollment.status
+        enrollment.cancelled_at = utcnow()
+        move_enrollment(
+            enrollment,
+            to_status=EnrollmentStatus.CANCELLED,
+            action="enrollment.cancelled",
+            actor=user_id,
+            payment_session_id=enrollment.payment_session_id,
+            previous=previous,
+            refunded=False,
+        )
     return enrollment
 
 
@@ -179,45 +175,40 @@ def update_progress(
         values["progress"] = _percent_field("progress", progress)
     if current_lecture_id is not None:
         values["current_lecture_id"] = current_lecture_id
-    enrollment = _lock_owned(user_id, enrollment_id)
-    total = enrollment.course.total_lectures or 0
-    try:
-        if "completed_lectures" in values and not 0 <= values["completed_lectures"] <= total:
-            raise ValidationFailed(
-                f"completed_lectures must be between 0 and {total}, the course's number of lectures.",
-                field="completed_lectures",
+    with unit_of_work():
+        enrollment = _lock_owned(user_id, enrollment_id)
+        _check_progress(enrollment, values)
+        now = utcnow()
+        for name, value in values.items():
+            setattr(enrollment, name, value)
+        enrollment.last_accessed_at = now
+        if enrollment.progress == 100 and enrollment.status != EnrollmentStatus.COMPLETED:
+            enrollment.completed_at = now
+            move_enrollment(
+                enrollment, to_status=EnrollmentStatus.COMPLETED, action="enrollment.completed", actor=user_id
             )
-        if "current_lecture" in values and not 1 <= values["current_lecture"] <= total:
-            raise ValidationFailed(
-                f"current_lecture must be between 1 and {total}, the course's number of lectures."
-                if total
-                else "current_lecture can't be set: this course has no lectures yet.",
-                field="current_lecture",
-            )
-        if enrollment.status not in ACCESS_STATUSES:
-            raise Conflict(
-                f"This enrollment is {enrollment.status.lower()}, so its progress can't change.",
-                code="enrollment_inactive",
-            )
-    except ServiceError:
-        db.session.rollback()
-        raise
-    now = utcnow()
-    for name, value in values.items():
-        setattr(enrollment, name, value)
-    enrollment.last_accessed_at = now
-    if enrollment.progress == 100 and enrollment.status != EnrollmentStatus.COMPLETED:
-        enrollment.status = EnrollmentStatus.COMPLETED
-        enrollment.completed_at = now
-        audit.record(
-            "enrollment.completed",
-            entity_type="enrollment",
-            entity_id=enrollment.id,
-            actor=user_id,
-            enrollment_id=enrollment.id,
-        )
-    db.session.commit()
     return enrollment
+
+
+def _check_progress(enrollment: Enrollment, values: dict) -> None:
+    total = enrollment.course.total_lectures or 0
+    if "completed_lectures" in values and not 0 <= values["completed_lectures"] <= total:
+        raise ValidationFailed(
+            f"completed_lectures must be between 0 and {total}, the course's number of lectures.",
+            field="completed_lectures",
+        )
+    if "current_lecture" in values and not 1 <= values["current_lecture"] <= total:
+        raise ValidationFailed(
+            f"current_lecture must be between 1 and {total}, the course's number of lectures."
+            if total
+            else "current_lecture can't be set: this course has no lectures yet.",
+            field="current_lecture",
+        )
+    if enrollment.status not in ACCESS_STATUSES:
+        raise Conflict(
+            f"This enrollment is {enrollment.status.lower()}, so its progress can't change.",
+            code="enrollment_inactive",
+        )
 
 
 def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) -> Enrollment:
@@ -231,38 +222,13 @@ def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) 
     - Otherwise PaymentRequired: paid courses are bought through a payment session.
     Unknown or unpublished course → NotFound.
     """
-    from webapp.services import checkout
-    from webapp.services.fulfillment import fulfill_checkout
-
     if not is_row_id(course_id):
         raise NotFound("We couldn't find that course.")
     course = db.session.get(Course, course_id)
     if course is None or not course.published:
         raise NotFound("We couldn't find that course.")
-
     if payment_session_id is not None:
-        if not isinstance(payment_session_id, str) or _STRIPE_OR_ROW_ID.fullmatch(payment_session_id) is None:
-            raise ValidationFailed("payment_session_id must be a payment session id.", field="payment_session_id")
-        session = checkout.session_for_owner(payment_session_id, user_id)
-        if session.course_id != course.id:
-            raise ValidationFailed("That payment session is for a different course.", field="payment_session_id")
-        if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING) and (
-            session.stripe_session_id
-        ):
-            try:
-                fulfill_checkout(session.stripe_session_id, actor=user_id)
-            except GatewayError as exc:
-                raise checkout.gateway_failure(exc) from None
-            db.session.refresh(session)
-        if session.status != PaymentSessionStatus.COMPLETED or not session.enrollment_id:
-            raise PaymentRequired(
-                "That payment hasn't completed, so there is no enrollment for it yet.", field="payment_session_id"
-            )
-        enrollment = db.session.get(Enrollment, session.enrollment_id)
-        if enrollment is None:
-            raise NotFound(NOT_FOUND_MESSAGE)
-        return enrollment
-
+        return _enrollment_of_payment(user_id, course, payment_session_id)
     existing = active_enrollment(user_id, course.id)
     if existing is not None:
         return existing
@@ -271,6 +237,36 @@ def enroll_direct(user_id: str, course_id: str, payment_session_id: str | None) 
             "This course isn't free: start a payment session (POST /api/payments/sessions) to buy it.",
             code="payment_required",
         )
+    return _enroll_free(user_id, course)
+
+
+def _enrollment_of_payment(user_id: str, course: Course, payment_session_id: object) -> Enrollment:
+    """The enrollment the caller's payment session for `course` granted (fulfilled here if paid)."""
+    from webapp.services import checkout
+    from webapp.services.confirmation import confirm_payment
+
+    if not isinstance(payment_session_id, str) or _STRIPE_OR_ROW_ID.fullmatch(payment_session_id) is None:
+        raise ValidationFailed("payment_session_id must be a payment session id.", field="payment_session_id")
+    session = checkout.session_for_owner(payment_session_id, user_id)
+    if session.course_id != course.id:
+        raise ValidationFailed("That payment session is for a different course.", field="payment_session_id")
+    if session.status in OPEN_SESSION_STATUSES and session.stripe_session_id:
+        confirm_payment(session.stripe_session_id, actor=user_id)
+        db.session.refresh(session)
+    if session.status != PaymentSessionStatus.COMPLETED or not session.enrollment_id:
+        raise PaymentRequired(
+            "That payment hasn't completed, so there is no enrollment for it yet.", field="payment_session_id"
+        )
+    enrollment = db.session.get(Enrollment, session.enrollment_id)
+    if enrollment is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return enrollment
+
+
+def _enroll_free(user_id: str, course: Course) -> Enrollment:
+    """A free published course: checkout's free path (no Stripe)."""
+    from webapp.services import checkout
+
     try:
         started = checkout.create_checkout(user_id=user_id, course=course, raw_code=None)
     except Conflict:

@@ -14,17 +14,24 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Coupon, Course, Enrollment, PaymentSession, User
 from webapp.models.base import new_id, utcnow
-from webapp.models.enums import EnrollmentSource, EnrollmentStatus, PaymentSessionStatus, PaymentStatus
+from webapp.models.enums import (
+    OPEN_SESSION_STATUSES,
+    EnrollmentSource,
+    EnrollmentStatus,
+    PaymentSessionStatus,
+    PaymentStatus,
+)
 from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
 from webapp.services.pricing import PriceBreakdown
+from webapp.services.transactions import retry_on_conflict, unit_of_work
+from webapp.services.transitions import move_enrollment, move_payment_session
 
 log = logging.getLogger("webapp")
 
@@ -71,20 +78,20 @@ def lock_payment_session(session_id: str) -> PaymentSession | None:
     )
 
 
-def _grant(
+def _prepare_grant(
     *,
     user_id: str,
     course: Course,
     payment_session: PaymentSession | None,
     source: str,
-    payment_status: str,
     amount_paid: int,
     discount: int,
     coupon_id: str | None,
 ) -> tuple[Enrollment, bool]:
-    """Creates the enrollment, or re-opens a cancelled/refunded one for a new payment.
+    """The enrollment a payment grants: a new one, or a cancelled/refunded one re-opened.
 
     Returns it with whether the learner already had access (that enrollment, left as it is).
+    Its statuses are set afterwards by `_open_enrollment`, the transition with its audit entry.
     """
     enrollment = db.session.scalar(
         sa.select(Enrollment).where(Enrollment.user_id == user_id, Enrollment.course_id == course.id).with_for_update()
@@ -95,8 +102,6 @@ def _grant(
         db.session.add(enrollment)
     elif enrollment.status in ACCESS_STATUSES:
         return enrollment, True
-    enrollment.status = EnrollmentStatus.ACTIVE
-    enrollment.payment_status = payment_status
     enrollment.source = source
     enrollment.payment_session_id = payment_session.id if payment_session else None
     enrollment.amount_paid = amount_paid
@@ -107,7 +112,6 @@ def _grant(
     enrollment.enrolled_at = now
     enrollment.progress = enrollment.progress or 0
     enrollment.completed_lectures = enrollment.completed_lectures or 0
-    db.session.flush()
     return enrollment, False
 
 
@@ -125,32 +129,28 @@ def _complete(
     source: str,
     payment_status: str,
 ) -> Enrollment:
-    """Marks the locked PENDING/PROCESSING session COMPLETED and grants access (same transaction)."""
+    """Marks the locked session COMPLETED and grants access (same transaction)."""
     course = db.session.get(Course, session.course_id)
-    enrollment, had_access = _grant(
+    enrollment, had_access = _prepare_grant(
         user_id=session.user_id,
         course=course,
         payment_session=session,
         source=source,
-        payment_status=payment_status,
         amount_paid=session.final_amount,
         discount=session.discount_amount,
         coupon_id=session.coupon_id,
     )
-    session.status = PaymentSessionStatus.COMPLETED
     session.completed_at = utcnow()
     session.enrollment_id = enrollment.id
     if payment_intent_id:
         session.payment_intent_id = payment_intent_id
-    _consume_coupon(session.coupon_id)
-    audit.record(
-        "payment_session.completed",
-        entity_type="payment_session",
-        entity_id=session.id,
+    move_payment_session(
+        session,
+        PaymentSessionStatus.COMPLETED,
+        action="payment_session.completed",
         actor=actor,
-        payment_session_id=session.id,
+        event_id=event_id,
         enrollment_id=enrollment.id,
-        stripe_event_id=event_id,
         amount=session.final_amount,
         currency=session.currency,
         coupon_code=session.coupon_code,
@@ -167,17 +167,20 @@ def _complete(
             stripe_event_id=event_id,
             note="learner already enrolled; refund this payment",
         )
-    else:
-        audit.record(
-            "enrollment.created",
-            entity_type="enrollment",
-            entity_id=enrollment.id,
+    elif not had_access:
+        move_enrollment(
+            enrollment,
+            to_status=EnrollmentStatus.ACTIVE,
+            to_payment_status=payment_status,
+            action="enrollment.created",
             actor=actor,
+            event_id=event_id,
             payment_session_id=session.id,
-            enrollment_id=enrollment.id,
-            stripe_event_id=event_id,
             source=source,
         )
+    db.session.flush()  # a concurrent enrollment of the same (user, course) fails here: IntegrityError
+    _consume_coupon(session.coupon_id)
+    if not had_access:
         queue_enrollment_confirmation(enrollment, session)
     return enrollment
 
@@ -189,87 +192,90 @@ def fulfill_checkout(
     event_id: str | None = None,
     remote: CheckoutSession | None = None,
 ) -> Fulfillment:
-    """Idempotently fulfils a Stripe Checkout Session (SPEC §6 "Rules").
+    """Idempotently fulfils a Stripe Checkout Session.
 
     Requires Stripe's `payment_status` to be `paid` or `no_payment_required`, and the
     amount and currency to match our row (a mismatch is flagged in the audit log and
     never enrolled). A complete-but-unpaid session (bank transfer) becomes PROCESSING.
-    Raises GatewayError subclasses when Stripe cannot be read (callers retry).
+    Raises GatewayError subclasses when Stripe cannot be read (callers retry); pages and
+    the API use `confirm_payment`, which turns that into the services' own error.
     """
     remote = remote or get_gateway().retrieve_checkout_session(stripe_session_id)
-    for attempt in range(2):
-        try:
-            return _fulfill_once(remote, actor=actor, event_id=event_id)
-        except IntegrityError:
-            # Another process inserted the enrollment between our read and write; re-read.
-            db.session.rollback()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    # Another process may insert the enrollment between our read and write: re-read once.
+    return retry_on_conflict(lambda: _fulfill_once(remote, actor=actor, event_id=event_id))
 
 
 def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) -> Fulfillment:
-    found = find_payment_session(remote)
-    if found is None:
-        db.session.rollback()
-        return Fulfillment(None, None, "UNKNOWN", detail="not our session")
-    session = lock_payment_session(found.id)
-    card = (remote.card_brand, remote.card_last4)
-    if session.stripe_session_id is None:
-        session.stripe_session_id = remote.id
-    if session.status == PaymentSessionStatus.COMPLETED:
-        enrollment = db.session.get(Enrollment, session.enrollment_id) if session.enrollment_id else None
-        db.session.commit()
-        return Fulfillment(session, enrollment, session.status, *card)
-    if remote.mode != "payment":
-        db.session.rollback()
-        return Fulfillment(session, None, session.status, detail="not a payment session")
-    if remote.status != "complete":
-        db.session.commit()
-        return Fulfillment(session, None, session.status, *card)
-    if remote.payment_status not in PAID_STATES:
-        if remote.payment_intent_status in ASYNC_FAILED_STATES:
-            # The bank transfer failed: the same outcome as `async_payment_failed`, so the
-            # success page says so (and the hold is released) even if that webhook is late.
-            mark_failed(session, actor=actor, event_id=event_id, reason="async_payment_failed")
-            db.session.commit()
+    with unit_of_work():
+        found = find_payment_session(remote)
+        if found is None:
+            return Fulfillment(None, None, "UNKNOWN", detail="not our session")
+        session = lock_payment_session(found.id)
+        if remote.mode != "payment" and session.status != PaymentSessionStatus.COMPLETED:
+            return Fulfillment(session, None, session.status, detail="not a payment session")
+        if session.stripe_session_id is None:
+            session.stripe_session_id = remote.id
+        card = (remote.card_brand, remote.card_last4)
+        if session.status == PaymentSessionStatus.COMPLETED:
+            enrollment = db.session.get(Enrollment, session.enrollment_id) if session.enrollment_id else None
+            return Fulfillment(session, enrollment, session.status, *card)
+        if remote.status != "complete":
             return Fulfillment(session, None, session.status, *card)
-        if session.status == PaymentSessionStatus.PENDING:
-            session.status = PaymentSessionStatus.PROCESSING
-            if remote.payment_intent_id:
-                session.payment_intent_id = remote.payment_intent_id
-            audit.record(
-                "payment_session.processing",
-                entity_type="payment_session",
-                entity_id=session.id,
-                actor=actor,
-                payment_session_id=session.id,
-                stripe_event_id=event_id,
-            )
-        db.session.commit()
-        return Fulfillment(session, None, session.status, *card)
-    if remote.amount_total != session.final_amount or (remote.currency or "").lower() != session.currency:
-        if session.failure_reason != "amount_mismatch":
-            if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING):
-                # FAILED, not left PENDING: the learner is told, and the coupon hold is released.
-                session.status = PaymentSessionStatus.FAILED
-            session.failure_reason = "amount_mismatch"
-            audit.record(
-                "payment_session.amount_mismatch",
-                entity_type="payment_session",
-                entity_id=session.id,
-                actor=actor,
-                payment_session_id=session.id,
-                stripe_event_id=event_id,
-                expected_amount=session.final_amount,
-                expected_currency=session.currency,
-                stripe_amount=remote.amount_total,
-                stripe_currency=remote.currency,
-            )
-            log.error("amount mismatch, not enrolled", extra={"fields": {"payment_session_id": session.id}})
-        db.session.commit()
-        return Fulfillment(session, None, session.status, *card, detail="amount_mismatch")
-    if session.status != PaymentSessionStatus.PENDING and session.status != PaymentSessionStatus.PROCESSING:
+        if remote.payment_status not in PAID_STATES:
+            _settling(session, remote, actor=actor, event_id=event_id)
+            return Fulfillment(session, None, session.status, *card)
+        if remote.amount_total != session.final_amount or (remote.currency or "").lower() != session.currency:
+            _flag_amount_mismatch(session, remote, actor=actor, event_id=event_id)
+            return Fulfillment(session, None, session.status, *card, detail="amount_mismatch")
+        enrollment = _complete_paid(session, remote, actor=actor, event_id=event_id)
+        return Fulfillment(session, enrollment, session.status, *card)
+
+
+def _settling(session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None) -> None:
+    """Complete but not paid yet (a bank transfer): PROCESSING, or FAILED when the transfer failed."""
+    if remote.payment_intent_status in ASYNC_FAILED_STATES:
+        # The same outcome as `async_payment_failed`, so the success page says so (and the
+        # hold is released) even if that webhook is late.
+        mark_failed(session, actor=actor, event_id=event_id, reason="async_payment_failed")
+        return
+    if session.status == PaymentSessionStatus.PENDING:
+        if remote.payment_intent_id:
+            session.payment_intent_id = remote.payment_intent_id
+        move_payment_session(
+            session,
+            PaymentSessionStatus.PROCESSING,
+            action="payment_session.processing",
+            actor=actor,
+            event_id=event_id,
+        )
+
+
+def _flag_amount_mismatch(
+    session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None
+) -> None:
+    """Stripe charged another amount than ours: never enrolled, flagged once in the audit log."""
+    if session.failure_reason == "amount_mismatch":
+        return
+    session.failure_reason = "amount_mismatch"
+    # FAILED, not left PENDING: the learner is told, and the coupon hold is released.
+    failed = PaymentSessionStatus.FAILED if session.status in OPEN_SESSION_STATUSES else session.status
+    move_payment_session(
+        session,
+        failed,
+        action="payment_session.amount_mismatch",
+        actor=actor,
+        event_id=event_id,
+        always_record=True,
+        expected_amount=session.final_amount,
+        expected_currency=session.currency,
+        stripe_amount=remote.amount_total,
+        stripe_currency=remote.currency,
+    )
+    log.error("amount mismatch, not enrolled", extra={"fields": {"payment_session_id": session.id}})
+
+
+def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None) -> Enrollment:
+    if session.status not in OPEN_SESSION_STATUSES:
         # Paid although we had cancelled or expired it (Stripe's expire raced the payment):
         # the money was taken, so the learner gets what they paid for.
         audit.record(
@@ -281,18 +287,15 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
             stripe_event_id=event_id,
             previous=session.status,
         )
-    source = EnrollmentSource.COUPON if session.final_amount == 0 else EnrollmentSource.PURCHASE
-    payment_status = PaymentStatus.FREE if session.final_amount == 0 else PaymentStatus.PAID
-    enrollment = _complete(
+    free = session.final_amount == 0
+    return _complete(
         session,
         actor=actor,
         event_id=event_id,
         payment_intent_id=remote.payment_intent_id,
-        source=source,
-        payment_status=payment_status,
+        source=EnrollmentSource.COUPON if free else EnrollmentSource.PURCHASE,
+        payment_status=PaymentStatus.FREE if free else PaymentStatus.PAID,
     )
-    db.session.commit()
-    return Fulfillment(session, enrollment, session.status, *card)
 
 
 def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSession:
@@ -300,11 +303,11 @@ def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSessi
 
     Best effort: when Stripe can't be reached the last known state is returned.
     """
-    if session.status in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING) and session.stripe_session_id:
+    if session.status in OPEN_SESSION_STATUSES and session.stripe_session_id:
         try:
             fulfill_checkout(session.stripe_session_id, actor=actor)
         except GatewayError:
-            db.session.rollback()
+            pass  # fulfill_checkout left no transaction open: the Stripe read comes first
         session = db.session.get(PaymentSession, session.id, populate_existing=True)
     return session
 
@@ -325,7 +328,6 @@ def enroll_without_payment(
         id=new_id(),
         user_id=user.id,
         course_id=course.id,
-        status=PaymentSessionStatus.PENDING,
         amount=breakdown.original,
         currency=course.currency,
         discount_amount=breakdown.discount,
@@ -336,7 +338,7 @@ def enroll_without_payment(
         expires_at=utcnow(),
     )
     db.session.add(session)
-    db.session.flush()
+    db.session.flush()  # created PENDING (the column's default), then completed at once
     source = EnrollmentSource.COUPON if coupon else EnrollmentSource.FREE
     _complete(
         session, actor=user.id, event_id=None, payment_intent_id=None, source=source, payment_status=PaymentStatus.FREE
@@ -346,33 +348,23 @@ def enroll_without_payment(
 
 def mark_failed(session: PaymentSession, *, actor: str, event_id: str | None, reason: str) -> bool:
     """PENDING/PROCESSING → FAILED (releases the coupon hold). Never touches a COMPLETED session."""
-    if session.status not in (PaymentSessionStatus.PENDING, PaymentSessionStatus.PROCESSING):
+    if session.status not in OPEN_SESSION_STATUSES:
         return False
-    session.status = PaymentSessionStatus.FAILED
     session.failure_reason = reason[:500]
-    audit.record(
-        "payment_session.failed",
-        entity_type="payment_session",
-        entity_id=session.id,
+    return move_payment_session(
+        session,
+        PaymentSessionStatus.FAILED,
+        action="payment_session.failed",
         actor=actor,
-        payment_session_id=session.id,
-        stripe_event_id=event_id,
+        event_id=event_id,
         reason=reason,
     )
-    return True
 
 
 def mark_expired(session: PaymentSession, *, actor: str, event_id: str | None) -> bool:
     """PENDING → EXPIRED (releases the coupon hold). Never touches a COMPLETED session."""
     if session.status != PaymentSessionStatus.PENDING:
         return False
-    session.status = PaymentSessionStatus.EXPIRED
-    audit.record(
-        "payment_session.expired",
-        entity_type="payment_session",
-        entity_id=session.id,
-        actor=actor,
-        payment_session_id=session.id,
-        stripe_event_id=event_id,
+    return move_payment_session(
+        session, PaymentSessionStatus.EXPIRED, action="payment_session.expired", actor=actor, event_id=event_id
     )
-    return True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import Course, Enrollment, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import EnrollmentSource, EnrollmentStatus, PaymentStatus
-from webapp.services import audit
 from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.transactions import unit_of_work
+from webapp.services.transitions import move_enrollment
 
 MAX_REASON_LENGTH = 500
 
@@ -49,44 +49,35 @@ def grant_enrollment(*, user_ref: str, course_id: str, reason: str, admin_id: st
     course = db.session.get(Course, (course_id or "").strip()) if course_id else None
     if course is None:
         raise ValidationFailed("Choose a course.", field="course")
-    enrollment = db.session.scalar(
-        sa.select(Enrollment)
-        .where(Enrollment.user_id == user.id, Enrollment.course_id == course.id)
-        .with_for_update(of=Enrollment)
-    )
-    if enrollment is not None and enrollment.status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED):
-        db.session.rollback()
-        raise Conflict(f"{user.email or user.id} is already enrolled in {course.title}.", code="already_enrolled")
-    now = utcnow()
-    if enrollment is None:
-        enrollment = Enrollment(id=new_id(), user_id=user.id, course_id=course.id, progress=0, completed_lectures=0)
-        db.session.add(enrollment)
-    enrollment.status = EnrollmentStatus.ACTIVE
-    enrollment.payment_status = PaymentStatus.FREE
-    enrollment.source = EnrollmentSource.ADMIN_GRANT
-    enrollment.payment_session_id = None
-    enrollment.coupon_id = None
-    enrollment.amount_paid = 0
-    enrollment.discount_applied = 0
-    enrollment.currency = course.currency
-    enrollment.cancelled_at = None
-    enrollment.enrolled_at = now
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(
-            f"{user.email or user.id} is already enrolled in {course.title}.", code="already_enrolled"
-        ) from None
-    audit.record(
-        "enrollment.granted",
-        entity_type="enrollment",
-        entity_id=enrollment.id,
-        actor=admin_id,
-        enrollment_id=enrollment.id,
-        user_id=user.id,
-        course_id=course.id,
-        reason=reason,
-    )
-    db.session.commit()
+    already = Conflict(f"{user.email or user.id} is already enrolled in {course.title}.", code="already_enrolled")
+    with unit_of_work(on_conflict=lambda _: already):
+        enrollment = db.session.scalar(
+            sa.select(Enrollment)
+            .where(Enrollment.user_id == user.id, Enrollment.course_id == course.id)
+            .with_for_update(of=Enrollment)
+        )
+        if enrollment is not None and enrollment.status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED):
+            raise already
+        if enrollment is None:
+            enrollment = Enrollment(id=new_id(), user_id=user.id, course_id=course.id, progress=0, completed_lectures=0)
+            db.session.add(enrollment)
+        enrollment.source = EnrollmentSource.ADMIN_GRANT
+        enrollment.payment_session_id = None
+        enrollment.coupon_id = None
+        enrollment.amount_paid = 0
+        enrollment.discount_applied = 0
+        enrollment.currency = course.currency
+        enrollment.cancelled_at = None
+        enrollment.enrolled_at = utcnow()
+        move_enrollment(
+            enrollment,
+            to_status=EnrollmentStatus.ACTIVE,
+            to_payment_status=PaymentStatus.FREE,
+            action="enrollment.granted",
+            actor=admin_id,
+            user_id=user.id,
+            course_id=course.id,
+            reason=reason,
+        )
+        db.session.flush()  # a concurrent enrollment of the same learner and course fails here
     return enrollment

@@ -14,15 +14,18 @@ import threading
 from email.message import EmailMessage
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, render_template
-from sqlalchemy.exc import IntegrityError
+from flask import Flask, current_app, render_template
 
 from webapp.extensions import db
 from webapp.models import Enrollment, OutboxEmail, PaymentSession, User
 from webapp.models.base import utcnow
+from webapp.models.enums import OutboxEmailStatus
+from webapp.services.transactions import add_unless_duplicate, unit_of_work
+from webapp.services.transitions import move_email
 
 log = logging.getLogger("webapp")
 MAX_ATTEMPTS = 8
+_QUEUED = "mail_queued"
 
 
 def _queue(*, dedupe_key: str, kind: str, to: str | None, subject: str, template: str, **context) -> None:
@@ -35,14 +38,12 @@ def _queue(*, dedupe_key: str, kind: str, to: str | None, subject: str, template
         subject=subject,
         body_text=render_template(f"mail/{template}.txt", **context),
         body_html=render_template(f"mail/{template}.html", **context),
-        status="PENDING" if current_app.config.get("MAIL_SERVER") else "OUTBOX",
+        status=OutboxEmailStatus.PENDING if current_app.config.get("MAIL_SERVER") else OutboxEmailStatus.OUTBOX,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(email)
-    except IntegrityError:
+    if not add_unless_duplicate(email):
         return  # already queued by whoever got here first
-    g.mail_queued = True
+    # Read (and cleared) when the request ends: its transaction is over by then.
+    db.session.info[_QUEUED] = True
 
 
 def queue_enrollment_confirmation(enrollment: Enrollment, session: PaymentSession | None) -> None:
@@ -67,39 +68,32 @@ def deliver_pending(limit: int = 50) -> int:
     """Sends queued emails over SMTP (no-op without MAIL_SERVER); returns how many were sent."""
     if not current_app.config.get("MAIL_SERVER"):
         return 0
-    rows = db.session.scalars(
-        sa.select(OutboxEmail)
-        .where(OutboxEmail.status == "PENDING", OutboxEmail.attempts < MAX_ATTEMPTS)
-        .order_by(OutboxEmail.created_at)
-        .limit(limit)
-    ).all()
-    sent = 0
-    for row in rows:
-        claimed = db.session.execute(
-            sa.update(OutboxEmail)
-            .where(OutboxEmail.id == row.id, OutboxEmail.status == "PENDING")
-            .values(status="SENDING", attempts=OutboxEmail.attempts + 1)
-        ).rowcount
-        db.session.commit()
-        if not claimed:
-            continue
-        try:
-            _send_smtp(row)
-        except (OSError, smtplib.SMTPException) as exc:
-            db.session.execute(
-                sa.update(OutboxEmail)
-                .where(OutboxEmail.id == row.id)
-                .values(status="PENDING", last_error=str(exc)[:500])
-            )
-            db.session.commit()
-            log.warning("email send failed", extra={"fields": {"email_id": row.id, "error": type(exc).__name__}})
-            continue
-        db.session.execute(
-            sa.update(OutboxEmail).where(OutboxEmail.id == row.id).values(status="SENT", sent_at=utcnow())
-        )
-        db.session.commit()
-        sent += 1
-    return sent
+    with unit_of_work():
+        rows = db.session.scalars(
+            sa.select(OutboxEmail)
+            .where(OutboxEmail.status == OutboxEmailStatus.PENDING, OutboxEmail.attempts < MAX_ATTEMPTS)
+            .order_by(OutboxEmail.created_at)
+            .limit(limit)
+        ).all()
+    return sum(1 for row in rows if _deliver(row))
+
+
+def _deliver(row: OutboxEmail) -> bool:
+    """Claims one email (PENDING -> SENDING), sends it, and records SENT or PENDING again."""
+    with unit_of_work():
+        claimed = move_email(row.id, OutboxEmailStatus.SENDING, attempts=OutboxEmail.attempts + 1)
+    if not claimed:
+        return False
+    try:
+        _send_smtp(row)
+    except (OSError, smtplib.SMTPException) as exc:
+        with unit_of_work():
+            move_email(row.id, OutboxEmailStatus.PENDING, last_error=str(exc)[:500])
+        log.warning("email send failed", extra={"fields": {"email_id": row.id, "error": type(exc).__name__}})
+        return False
+    with unit_of_work():
+        move_email(row.id, OutboxEmailStatus.SENT, sent_at=utcnow())
+    return True
 
 
 def _send_smtp(row: OutboxEmail) -> None:
@@ -153,5 +147,6 @@ def init_app(app: Flask) -> None:
 
     @app.teardown_request
     def _send_after_commit(exc):
-        if exc is None and g.get("mail_queued") and app.config.get("MAIL_SERVER"):
+        queued = db.session.info.pop(_QUEUED, False)
+        if exc is None and queued and app.config.get("MAIL_SERVER"):
             _deliver_in_background(app)

@@ -17,7 +17,6 @@ from babel import Locale
 from babel.numbers import NumberPattern, format_currency
 
 # Stripe's zero-decimal currencies: the amount is already in the major unit (¥5,000 is 5000).
-# https://docs.stripe.com/currencies#zero-decimal
 # fmt: off
 ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
     {
@@ -28,11 +27,9 @@ ZERO_DECIMAL_CURRENCIES: frozenset[str] = frozenset(
 # fmt: on
 
 # Stripe's three-decimal currencies: 1.000 KWD is 1000.
-# https://docs.stripe.com/currencies#three-decimal
 THREE_DECIMAL: frozenset[str] = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 
-# Presentment currencies Stripe accepts for card payments (lower-case ISO 4217).
-# https://docs.stripe.com/currencies#presentment-currencies
+# Presentment currencies Stripe accepts for card payments (lower-case ISO 4217), as Stripe lists them.
 # fmt: off
 SUPPORTED_CURRENCIES: frozenset[str] = frozenset(
     {
@@ -54,7 +51,6 @@ SUPPORTED_CURRENCIES: frozenset[str] = frozenset(
 
 # Stripe's minimum charge per currency, in minor units; a smaller positive charge is refused
 # by Stripe, so we refuse it first with a message of our own.
-# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts
 MINIMUM_CHARGE: dict[str, int] = {
     "usd": 50,
     "aed": 200,

@@ -21,20 +21,40 @@ from webapp.extensions import db
 from webapp.models import PaymentMethod, User
 from webapp.models.base import new_id
 from webapp.payments.gateway import (
-    Card,
-    CheckoutSession,
     GatewayError,
     PaymentRejected,
     ResourceMissing,
     get_gateway,
 )
 from webapp.services import audit
+from webapp.services.card_mirror import (
+    apply_default,
+    card_rows,
+    default_if_none,
+    mirror_card,
+    mirror_payment_method_event,
+    mirror_setup_session,
+)
 from webapp.services.checkout import ensure_stripe_customer, gateway_failure, lock_user
 from webapp.services.enrollments import is_row_id
 from webapp.services.errors import NotFound, ServiceError, ValidationFailed
 from webapp.services.transactions import unit_of_work
 
 log = logging.getLogger("webapp")
+
+__all__ = [
+    "CARD_NOT_FOUND",
+    "attach_card",
+    "cached_cards",
+    "complete_card_setup",
+    "get_card",
+    "list_cards",
+    "make_default",
+    "mirror_payment_method_event",
+    "mirror_setup_session",
+    "remove_card",
+    "start_card_setup",
+]
 
 CARD_NOT_FOUND = "We couldn't find that card."
 _STRIPE_ID = re.compile(r"[A-Za-z0-9_]{4,255}")
@@ -44,20 +64,9 @@ def _is_stripe_id(value: object, prefix: str) -> bool:
     return isinstance(value, str) and value.startswith(prefix) and _STRIPE_ID.fullmatch(value) is not None
 
 
-def _rows(user_id: str) -> list[PaymentMethod]:
-    return list(
-        db.session.scalars(
-            sa.select(PaymentMethod)
-            .where(PaymentMethod.user_id == user_id)
-            .order_by(PaymentMethod.created_at, PaymentMethod.id)
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
 def cached_cards(user: User) -> list[PaymentMethod]:
     """The mirror as last refreshed, without asking Stripe (for when Stripe is unreachable)."""
-    return _rows(user.id)
+    return card_rows(user.id)
 
 
 def get_card(user: User, card_id: str) -> PaymentMethod:
@@ -72,35 +81,6 @@ def get_card(user: User, card_id: str) -> PaymentMethod:
     return row
 
 
-def _upsert(user_id: str, card: Card, *, is_default: bool | None = None) -> PaymentMethod:
-    """Writes one card into the mirror (caller holds the user's row lock)."""
-    row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == card.id))
-    if row is None:
-        row = PaymentMethod(id=new_id(), user_id=user_id, stripe_payment_method_id=card.id, type="card")
-        db.session.add(row)
-    elif row.user_id != user_id:
-        # A payment method belongs to one customer; Stripe moved it, so the mirror follows.
-        row.user_id = user_id
-        row.is_default = False
-    row.brand = card.brand
-    row.last4 = card.last4
-    row.exp_month = card.exp_month
-    row.exp_year = card.exp_year
-    if is_default is not None:
-        row.is_default = is_default
-    db.session.flush()
-    return row
-
-
-def _apply_default(user_id: str, stripe_pm_id: str | None) -> None:
-    db.session.execute(
-        sa.update(PaymentMethod)
-        .where(PaymentMethod.user_id == user_id)
-        .values(is_default=sa.case((PaymentMethod.stripe_payment_method_id == (stripe_pm_id or ""), True), else_=False))
-        .execution_options(synchronize_session=False)
-    )
-
-
 def list_cards(user: User) -> list[PaymentMethod]:
     """The learner's saved cards, refreshed from Stripe first.
 
@@ -109,7 +89,7 @@ def list_cards(user: User) -> list[PaymentMethod]:
     PaymentProviderUnavailable when Stripe can't be read (`cached_cards` still can).
     """
     if not user.stripe_customer_id:
-        return _rows(user.id)
+        return card_rows(user.id)
     customer_id = user.stripe_customer_id
     try:
         cards = get_gateway().list_card_payment_methods(customer_id)
@@ -145,7 +125,7 @@ def list_cards(user: User) -> list[PaymentMethod]:
             row.exp_month, row.exp_year = card.exp_month, card.exp_year
             # Set in memory, so an unchanged flag writes nothing.
             row.is_default = card.id == default
-    return _rows(user_id)
+    return card_rows(user_id)
 
 
 def _setup_urls(success_url: str | None, cancel_url: str | None) -> tuple[str, str]:
@@ -164,10 +144,8 @@ def start_card_setup(user: User, *, success_url: str | None = None, cancel_url: 
     it. Stripe failures raise PaymentProviderUnavailable (or ServiceError when refused).
     """
     success, cancel = _setup_urls(success_url, cancel_url)
+    customer_id = _customer_committed(user.id)
     try:
-        locked = lock_user(user.id)
-        customer_id = ensure_stripe_customer(locked)
-        db.session.commit()
         remote = get_gateway().create_setup_checkout(
             customer_id=customer_id,
             currency=current_app.config.get("DEFAULT_CURRENCY", "usd"),
@@ -177,46 +155,10 @@ def start_card_setup(user: User, *, success_url: str | None = None, cancel_url: 
             idempotency_key=f"setup-{user.id}-{new_id()}",
         )
     except GatewayError as exc:
-        db.session.rollback()
         raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
     if not remote.url:
         raise ServiceError("Stripe didn't return a page to add the card. Please try again.")
     return remote.url
-
-
-def _default_if_none(customer_id: str, pm_id: str) -> str | None:
-    """The customer's default card, making `pm_id` the default when there is none (first card)."""
-    gateway = get_gateway()
-    default = gateway.get_default_payment_method(customer_id)
-    if default is None:
-        gateway.set_default_payment_method(customer_id, pm_id)
-        default = pm_id
-    return default
-
-
-def _mirror_one(
-    user_id: str, card: Card, default: str | None, *, actor: str, event_id: str | None = None
-) -> PaymentMethod:
-    existed = db.session.scalar(sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == card.id))
-    row = _upsert(user_id, card)
-    _apply_default(user_id, default)
-    if existed is None:
-        audit.record(
-            "payment_method.saved",
-            entity_type="payment_method",
-            entity_id=row.id,
-            actor=actor,
-            stripe_event_id=event_id,
-            user_id=user_id,
-            brand=card.brand,
-            last4=card.last4,
-        )
-    db.session.flush()
-    db.session.refresh(row)
-    return row
 
 
 def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | None:
@@ -241,14 +183,14 @@ def complete_card_setup(user: User, stripe_session_id: str) -> PaymentMethod | N
         card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
         if card.customer_id != customer_id:
             return None
-        default = _default_if_none(customer_id, card.id)
+        default = default_if_none(customer_id, card.id)
     except ResourceMissing:
         raise NotFound("We couldn't find that card setup.") from None
     except GatewayError as exc:
         raise gateway_failure(exc) from None
     with unit_of_work():
         lock_user(user.id)
-        row = _mirror_one(user.id, card, default, actor=user.id)
+        row = mirror_card(user.id, card, default, actor=user.id)
     return row
 
 
@@ -267,28 +209,19 @@ def attach_card(user: User, stripe_payment_method_id: str) -> PaymentMethod:
     owner = db.session.scalar(sa.select(PaymentMethod.user_id).where(PaymentMethod.stripe_payment_method_id == pm_id))
     if owner is not None and owner != user.id:
         raise NotFound(CARD_NOT_FOUND)
+    customer_id = _customer_committed(user.id)
     try:
-        locked = lock_user(user.id)
-        customer_id = ensure_stripe_customer(locked)
-        db.session.commit()
-        gateway = get_gateway()
-        card = gateway.attach_payment_method(pm_id, customer_id)
-        default = _default_if_none(customer_id, card.id)
+        card = get_gateway().attach_payment_method(pm_id, customer_id)
+        default = default_if_none(customer_id, card.id)
     except ResourceMissing:
-        db.session.rollback()
         raise ValidationFailed("Stripe doesn't know that payment method.", field="payment_method_id") from None
     except PaymentRejected as exc:
-        db.session.rollback()
         raise ValidationFailed(f"That card could not be saved: {exc.user_message}", field="payment_method_id") from None
     except GatewayError as exc:
-        db.session.rollback()
         raise gateway_failure(exc) from None
-    except Exception:
-        db.session.rollback()
-        raise
     with unit_of_work():
         lock_user(user.id)
-        row = _mirror_one(user.id, card, default, actor=user.id)
+        row = mirror_card(user.id, card, default, actor=user.id)
     return row
 
 
@@ -353,98 +286,37 @@ def make_default(user: User, card_id: str) -> PaymentMethod:
         row = _owned_card(user.id, card_id)
         if not user.stripe_customer_id:
             raise NotFound(CARD_NOT_FOUND)
-        try:
-            get_gateway().set_default_payment_method(user.stripe_customer_id, row.stripe_payment_method_id)
-        except PaymentRejected:
-            current = get_gateway().retrieve_payment_method(row.stripe_payment_method_id)
-            if current.customer_id == user.stripe_customer_id:
-                raise
-            db.session.delete(row)
-            db.session.commit()  # the stale row goes, even though this call answers NotFound
-            raise NotFound("That card is no longer saved at Stripe, so it was removed from your list.") from None
-        _apply_default(user.id, row.stripe_payment_method_id)
-        audit.record(
-            "payment_method.made_default",
-            entity_type="payment_method",
-            entity_id=row.id,
-            actor=user.id,
-            user_id=user.id,
-        )
+        still_saved = _set_default_at_stripe(user.stripe_customer_id, row)
+        if still_saved:
+            apply_default(user.id, row.stripe_payment_method_id)
+            audit.record(
+                "payment_method.made_default",
+                entity_type="payment_method",
+                entity_id=row.id,
+                actor=user.id,
+                user_id=user.id,
+            )
+    if not still_saved:  # the stale row is gone (committed above), and the caller is told
+        raise NotFound("That card is no longer saved at Stripe, so it was removed from your list.")
     db.session.refresh(row)
     return row
 
 
-# -- webhook helpers: run in the webhook's transaction; the caller commits ------------------
-
-
-def _user_for_customer(customer_id: str | None) -> User | None:
-    if not customer_id:
-        return None
-    return db.session.scalar(sa.select(User).where(User.stripe_customer_id == customer_id))
-
-
-def mirror_setup_session(remote: CheckoutSession, *, event_id: str | None) -> None:
-    """`checkout.session.completed` in setup mode: mirror the card it saved.
-
-    The event is a trigger only: the session and its card are re-read from Stripe.
-    Sessions of customers we don't know are ignored. Raises GatewayError when Stripe
-    can't be read (the webhook answers 5xx and Stripe retries). Does not commit.
-    """
-    if remote.mode != "setup":
-        return
-    user = _user_for_customer(remote.customer_id)
-    if user is None:
-        return
-    gateway = get_gateway()
-    if not remote.setup_payment_method_id:
-        remote = gateway.retrieve_checkout_session(remote.id)
-    if remote.status != "complete" or not remote.setup_payment_method_id:
-        return
+def _set_default_at_stripe(customer_id: str, row: PaymentMethod) -> bool:
+    """Makes the card Stripe's default; False (its row deleted) when Stripe no longer has it for us."""
     try:
-        card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
-    except ResourceMissing:
-        return
-    if card.customer_id != user.stripe_customer_id:
-        return
-    default = _default_if_none(user.stripe_customer_id, card.id)
-    lock_user(user.id)
-    _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
+        get_gateway().set_default_payment_method(customer_id, row.stripe_payment_method_id)
+    except PaymentRejected:
+        current = get_gateway().retrieve_payment_method(row.stripe_payment_method_id)
+        if current.customer_id == customer_id:
+            raise
+        db.session.delete(row)
+        return False
+    return True
 
 
-def mirror_payment_method_event(event_type: str, pm: dict, *, event_id: str | None) -> None:
-    """`payment_method.attached` / `payment_method.detached`: bring the mirror in line.
-
-    Events may arrive in any order, so both re-read the card from Stripe and mirror what
-    is true now: attached to a customer we know → upserted for that learner; otherwise its
-    row (if any) is deleted. Cards of unknown customers are ignored. Does not commit.
-    """
-    if event_type not in ("payment_method.attached", "payment_method.detached"):
-        return
-    pm_id = pm.get("id") if isinstance(pm, dict) else None
-    if not isinstance(pm_id, str) or not pm_id or pm.get("type", "card") != "card":
-        return
-    try:
-        card: Card | None = get_gateway().retrieve_payment_method(pm_id)
-    except ResourceMissing:
-        card = None
-    user = _user_for_customer(card.customer_id) if card else None
-    row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == pm_id))
-    if user is None:
-        if row is not None:
-            lock_user(row.user_id)
-            audit.record(
-                "payment_method.removed",
-                entity_type="payment_method",
-                entity_id=row.id,
-                actor="stripe",
-                stripe_event_id=event_id,
-                user_id=row.user_id,
-                brand=row.brand,
-                last4=row.last4,
-            )
-            db.session.delete(row)
-            db.session.flush()
-        return
-    default = get_gateway().get_default_payment_method(user.stripe_customer_id)
-    lock_user(user.id)
-    _mirror_one(user.id, card, default, actor="stripe", event_id=event_id)
+def _customer_committed(user_id: str) -> str:
+    """The learner's Stripe customer, created once under their row lock and committed before
+    any other Stripe call, so a failure there never loses it."""
+    with unit_of_work(gateway_failure):
+        return ensure_stripe_customer(lock_user(user_id))

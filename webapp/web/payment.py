@@ -6,23 +6,15 @@ with a GET. Both are idempotent and answer only the session's owner (404 otherwi
 
 from __future__ import annotations
 
-import logging
-
-import sqlalchemy as sa
 from flask import Blueprint, abort, g, make_response, render_template, request
-from sqlalchemy.orm import joinedload
 
 from webapp.auth import login_required
-from webapp.extensions import db
-from webapp.models import Enrollment, PaymentSession
 from webapp.models.enums import PaymentSessionStatus
-from webapp.payments.gateway import GatewayError
 from webapp.services import checkout as checkout_service
+from webapp.services.confirmation import confirm_return
 from webapp.services.errors import NotFound, PaymentProviderUnavailable
-from webapp.services.fulfillment import Fulfillment, fulfill_checkout
 
 bp = Blueprint("payment", __name__, url_prefix="/payment")
-log = logging.getLogger("webapp")
 
 POLL_SECONDS = 3
 MAX_POLLS = 40  # about two minutes, then we explain instead of polling forever
@@ -39,38 +31,10 @@ def _owned_session():
     return session
 
 
-def _confirm(payment_session) -> tuple[Fulfillment, str | None]:
-    """Fulfils if Stripe says paid; a Stripe outage shows the last known state, never a 500."""
-    if not payment_session.stripe_session_id:
-        enrollment_id = payment_session.enrollment_id
-        enrollment = db.session.get(Enrollment, enrollment_id) if enrollment_id else None
-        return Fulfillment(payment_session, enrollment, payment_session.status), None
-    try:
-        return fulfill_checkout(payment_session.stripe_session_id, actor=g.user.id), None
-    except GatewayError as exc:
-        log.warning("success page could not reach stripe", extra={"fields": {"error": type(exc).__name__}})
-        return Fulfillment(payment_session, None, payment_session.status), checkout_service.UNAVAILABLE_MESSAGE
-
-
-def _reload_for_page(payment_session_id: str) -> None:
-    """Refreshes the session, its enrollment and course in one SELECT after fulfilment's commit.
-
-    Without it the template lazily reloads each expired row on its own (three statements).
-    """
-    db.session.execute(
-        sa.select(PaymentSession, Enrollment)
-        .outerjoin(Enrollment, Enrollment.id == PaymentSession.enrollment_id)
-        .options(joinedload(PaymentSession.course))
-        .where(PaymentSession.id == payment_session_id)
-    ).all()
-
-
 def _status_context(attempt: int) -> dict:
     """The caller's session confirmed with Stripe, as the status templates' context."""
     payment_session = _owned_session()
-    payment_session_id = payment_session.id
-    result, notice = _confirm(payment_session)
-    _reload_for_page(payment_session_id)
+    result, notice = confirm_return(payment_session, actor=g.user.id)
     return {
         "result": result,
         "session": payment_session,

@@ -17,6 +17,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.support.sandbox import Receiver, build_app
 
+from .refusals import expect_refusals, no_unexpected_refusals  # noqa: F401 (fixtures)
+
 
 @pytest.fixture(scope="session")
 def sandbox_pg_url(postgres_database) -> str:
