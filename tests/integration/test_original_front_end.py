@@ -166,6 +166,14 @@ def return_urls_at_stripe(app, cs_id: str) -> tuple[str, str]:
     return response.get_json()["success_url"], response.get_json()["cancel_url"]
 
 
+def _directive(policy: str, name: str) -> list[str]:
+    for directive in policy.split(";"):
+        parts = directive.split()
+        if parts and parts[0] == name:
+            return parts[1:]
+    return []
+
+
 def create(client, headers, **body):
     return client.post("/api/payments/sessions", json=body, headers=headers)
 
@@ -194,6 +202,14 @@ class TestReturnUrls:
         response = create(client, front_end, courseId=shop["paid"])
         assert response.status_code == 201
         assert return_urls_at_stripe(app, response.get_json()["session"]["stripeSessionId"]) == (SUCCESS, CANCEL)
+
+    def test_the_sandbox_page_may_send_the_learner_back_to_the_front_end(self, client, shop, front_end):
+        # Chrome applies form-action to the redirect after the Pay form: it must allow FRONTEND_URL.
+        started = create(client, front_end, courseId=shop["paid"], returnUrl=SUCCESS).get_json()
+        hosted = client.get(started["redirectUrl"])
+        form_action = _directive(hosted.headers["Content-Security-Policy"], "form-action")
+        assert FRONT in form_action
+        assert FRONT not in _directive(client.get("/").headers["Content-Security-Policy"], "form-action")
 
     def test_a_free_checkout_redirects_to_the_front_ends_success_page(self, app, client, shop, front_end):
         response = create(client, front_end, courseId=shop["free"])
