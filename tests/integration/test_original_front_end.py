@@ -278,6 +278,19 @@ class TestAuthorizedParties:
         response = client.get("/api/enrollments", headers={"Authorization": f"Bearer {foreign}"})
         assert response.status_code == 401
 
+    def test_the_environment_default_is_app_url_and_every_front_end(self, monkeypatch, tmp_path):
+        from webapp.config import authorized_parties, load_config
+
+        monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+        monkeypatch.setenv("APP_URL", "https://learn.example/")
+        monkeypatch.setenv("FRONTEND_URL", "https://app.example/shop, https://www.example")
+        monkeypatch.delenv("CLERK_AUTHORIZED_PARTIES", raising=False)
+        config = load_config()
+        assert authorized_parties(config) == ["https://learn.example", "https://app.example", "https://www.example"]
+        assert config["FRONTEND_URL"] == "https://app.example/shop"
+        monkeypatch.setenv("CLERK_AUTHORIZED_PARTIES", "https://only.example")
+        assert authorized_parties(load_config()) == ["https://only.example"]
+
     def test_clerk_authorized_parties_overrides_the_default(self, app, client, front_end):
         app.config["CLERK_AUTHORIZED_PARTIES"] = ["http://localhost"]
         assert client.get("/api/enrollments", headers=front_end).status_code == 401
