@@ -10,6 +10,18 @@
   limits (it stands for Stripe's domain): the sandbox stands for Stripe, so it imports nothing
   of the app — what it needs from the app (its database URL) is passed in.
 
+Held to Stripe's own definitions, read from the pinned `stripe` SDK: every request is
+validated against its `stripe.params` TypedDict (`validation`), and every object is
+completed to the fields its resource class declares (`shapes`). Modules:
+
+- `api` (request pipeline: faults, auth, validation, idempotency), `routes` (each route
+  with its params TypedDict and resource class), `lists` (cursors, filters, has_more);
+- `definitions` (reading the SDK), `validation`, `shapes`, `expand`;
+- `resources/*` (one module per Stripe resource), `cards` (test cards), `money`
+  (Stripe's currency rules), `errors`, `context`, `coerce`;
+- `store` (storage), `core` (the Sandbox), `delivery` (webhooks), `views` (blueprint and
+  hosted page), `standalone` and `cli` (`flask stripe-sandbox ...`).
+
 Test helpers: `inject_faults`, `clear_faults`, `get_sandbox`, `wait_for_deliveries`,
 `settle_session`, `backdate_session`.
 """

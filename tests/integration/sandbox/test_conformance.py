@@ -252,11 +252,16 @@ def test_every_answer_has_exactly_the_declared_fields(client, world):
 
 def test_expanded_and_evented_objects_conform(client, world, sbx_app):
     path = f"/v1/checkout/sessions/{world['checkout.session']}"
-    expand = [("expand[]", "line_items"), ("expand[]", "payment_intent.latest_charge"), ("expand[]", "customer")]
+    expand = [
+        ("expand[]", "line_items"),
+        ("expand[]", "payment_intent.latest_charge.refunds"),
+        ("expand[]", "customer"),
+    ]
     status, body, _ = call(client, "GET", path, expand)
     assert status == 200, body
     problems: list[str] = []
     conforms(body, stripe.checkout.Session, "session", problems)
+    assert body["payment_intent"]["latest_charge"]["refunds"]["data"][0]["id"] == world["refund"]
     product = body["line_items"]["data"][0]["price"]["product"]
     assert isinstance(product, str) and product.startswith("prod_")
     for evt, _ in get_sandbox(sbx_app).recent_events(limit=100):
