@@ -32,41 +32,23 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import stripe
 from flask import Flask, current_app
 
-from webapp.payments.errors import (
-    GatewayConfigError,
-    GatewayError,
-    IdempotencyConflict,
-    PaymentRejected,
-    ResourceMissing,
-    StripeUnavailable,
-    WebhookSignatureError,
-)
-from webapp.payments.objects import Card, CheckoutSession, PaymentIntent, RefundInfo, dict_of, id_of
-from webapp.payments.transport import RequestsHTTPClient, RetryDelay, SandboxHTTPClient
+from webapp.payments.errors import GatewayConfigError as GatewayConfigError
+from webapp.payments.errors import GatewayError as GatewayError
+from webapp.payments.errors import IdempotencyConflict as IdempotencyConflict
+from webapp.payments.errors import PaymentRejected as PaymentRejected
+from webapp.payments.errors import ResourceMissing as ResourceMissing
+from webapp.payments.errors import StripeUnavailable as StripeUnavailable
+from webapp.payments.errors import WebhookSignatureError as WebhookSignatureError
+from webapp.payments.objects import Card as Card
+from webapp.payments.objects import CheckoutSession as CheckoutSession
+from webapp.payments.objects import PaymentIntent as PaymentIntent
+from webapp.payments.objects import RefundInfo as RefundInfo
+from webapp.payments.objects import dict_of, id_of
+from webapp.payments.transport import RequestsHTTPClient, SandboxHTTPClient
 
 if TYPE_CHECKING:
     from webapp.sandbox.core import Sandbox
 
-__all__ = [
-    "Card",
-    "CheckoutSession",
-    "Gateway",
-    "GatewayConfigError",
-    "GatewayError",
-    "IdempotencyConflict",
-    "PaymentIntent",
-    "PaymentRejected",
-    "RefundInfo",
-    "RequestsHTTPClient",
-    "ResourceMissing",
-    "RetryDelay",
-    "SandboxHTTPClient",
-    "StripeUnavailable",
-    "WebhookSignatureError",
-    "build_gateway",
-    "get_gateway",
-    "init_app",
-]
 
 SANDBOX_API_KEY = "sk_test_sandbox"  # noqa: S105 - the sandbox accepts any sk_test_ key
 
