@@ -26,6 +26,7 @@ Which Stripe (from configuration, `init_app`):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,6 +40,7 @@ from webapp.payments.errors import (
     PaymentRejected,
     ResourceMissing,
     StripeUnavailable,
+    WebhookPayloadError,
     WebhookSignatureError,
 )
 from webapp.payments.objects import Card, CheckoutSession, PaymentIntent, RefundInfo, dict_of, id_of
@@ -62,6 +64,7 @@ __all__ = [
     "RetryDelay",
     "SandboxHTTPClient",
     "StripeUnavailable",
+    "WebhookPayloadError",
     "WebhookSignatureError",
     "build_gateway",
     "get_gateway",
@@ -326,7 +329,8 @@ class Gateway:
 
     def verify_webhook(self, payload: bytes, sig_header: str | None) -> dict[str, Any]:
         """Verifies the raw body against every configured signing secret (rotation) and the
-        tolerance; returns the event as a plain dict. Raises WebhookSignatureError."""
+        tolerance; returns the event as a plain dict. Raises WebhookSignatureError, or its
+        subclass WebhookPayloadError (with a `code`) for a body that is not a Stripe event."""
         if not sig_header:
             raise WebhookSignatureError("missing Stripe-Signature header")
         if not self._webhook_secrets:
@@ -338,17 +342,33 @@ class Gateway:
                 break
             except stripe.SignatureVerificationError as exc:
                 failure = str(exc)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise WebhookSignatureError(f"unreadable payload: {exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise WebhookPayloadError(f"payload is not UTF-8: {exc}", code="malformed_json") from exc
+            except ValueError as exc:
+                raise WebhookSignatureError(f"unreadable signature: {exc}") from exc
         else:
             raise WebhookSignatureError(failure)
         try:
-            event = json.loads(payload)
-        except ValueError as exc:
-            raise WebhookSignatureError(f"payload is not JSON: {exc}") from exc
-        if not isinstance(event, dict) or event.get("object") != "event" or "type" not in event:
-            raise WebhookSignatureError("payload is not a Stripe event")
+            event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except (ValueError, RecursionError) as exc:
+            message = f"payload is not JSON: {type(exc).__name__}: {exc}"[:300]
+            raise WebhookPayloadError(message, code="malformed_json") from exc
+        if not isinstance(event, dict) or event.get("object") != "event":
+            raise WebhookPayloadError("payload is not a Stripe event object", code="not_an_event")
+        if "type" not in event:
+            raise WebhookPayloadError("the event has no type", code="missing_type")
         return event
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} overflows a double")
+    return value
 
 
 # -- wiring --------------------------------------------------------------------------------
