@@ -40,10 +40,11 @@ _NAMES: dict[Any, str] = {
     (str, dict): "a string or an object",
 }
 
-# (path under the event, expected kind, required); a child is checked only when its parent
-# is an object.
-_SESSION = (
-    ("data.object.id", _ID, True),
+# What each handler reads: (path under the event, expected kind, required); a child is
+# checked only when its parent is an object. The first matching prefix applies.
+_SESSION_PAID = (("data.object.id", _ID, True),)  # the session is re-read from Stripe by its id
+_SESSION_CLOSED = (
+    *_SESSION_PAID,
     ("data.object.metadata", dict, False),
     ("data.object.metadata.payment_session_id", str, False),
     ("data.object.client_reference_id", str, False),
@@ -72,7 +73,9 @@ _PAYMENT_METHOD = (
     ("data.object.type", str, False),
 )
 _FIELDS_BY_PREFIX = (
-    ("checkout.session.", _SESSION),
+    ("checkout.session.completed", _SESSION_PAID),
+    ("checkout.session.async_payment_succeeded", _SESSION_PAID),
+    ("checkout.session.", _SESSION_CLOSED),
     ("payment_intent.", _PAYMENT_INTENT),
     ("charge.dispute.", _DISPUTE),
     ("charge.refund", _CHARGE_LINK),  # charge.refunded, charge.refund.updated
