@@ -9,11 +9,16 @@ Inbox protocol: one row per Stripe event id (the primary key; its statements liv
   outcome row is written in the same transaction, so work and record commit together, in
   one commit. A twin blocks on the row's key, finds it done, and rolls its own work back.
 Either way two simultaneous deliveries in two processes give one effect and the other
-answers "duplicate". A handler error rolls back its work, records the error on the row,
-and the webhook answers 5xx so Stripe retries.
+answers "duplicate".
 
-Modules: `events` (the rows and their status moves), `handlers` (one per event type),
-`reconciliation` (repairs from Stripe's state).
+Outcomes: a body that isn't a usable event is refused (400, labelled for what is wrong:
+`verify_event`); a field of the wrong JSON type, an event that isn't ours, or an object
+Stripe answers `resource_missing` for is recorded IGNORED with its reason (200). Only a
+failure a retry can cure (Stripe unreachable, the database) records the error, rolls the
+work back and answers 5xx so Stripe retries.
+
+Modules: `payload` (what an event must look like), `events` (the rows and their status
+moves), `handlers` (one per event type), `reconciliation` (repairs from Stripe's state).
 """
 
 from __future__ import annotations
