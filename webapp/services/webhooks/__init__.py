@@ -13,9 +13,9 @@ answers "duplicate".
 
 Outcomes: a body that isn't a usable event is refused (400, labelled for what is wrong:
 `verify_event`); a field of the wrong JSON type, an event that isn't ours, or an object
-Stripe answers `resource_missing` for is recorded IGNORED with its reason (200). Only a
-failure a retry can cure (Stripe unreachable, the database) records the error, rolls the
-work back and answers 5xx so Stripe retries.
+Stripe answers `resource_missing` for is recorded IGNORED with its reason (200). Any other
+failure (Stripe unreachable, the database, a bug) rolls the work back, records the error
+on the row and answers 5xx so Stripe retries.
 
 Modules: `payload` (what an event must look like), `events` (the rows and their status
 moves), `handlers` (one per event type), `reconciliation` (repairs from Stripe's state).
