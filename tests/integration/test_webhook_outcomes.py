@@ -45,6 +45,11 @@ def _deep(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def _nested_in_metadata(depth: int) -> str:
+    body = body_of(event("payment_intent.succeeded", {"id": "pi_1", "metadata": {"x": "NESTED"}}))
+    return body.replace('"NESTED"', _deep(depth))
+
+
 REFUSED = {
     "not JSON": ("this is not json", "malformed_json"),
     "not UTF-8": (b'{"id": "evt_\xff\xfe"}', "malformed_json"),
@@ -60,6 +65,9 @@ REFUSED = {
         '{"id": "evt_1", "object": "event", "type": "checkout.session.completed", "data": {',
         "malformed_json",
     ),
+    "nested deeper than Stripe nests": (_nested_in_metadata(100), "too_deeply_nested"),
+    # parses, but storing it again would exhaust the recursion limit (a 500 before)
+    "nested just under the parser's limit": (_nested_in_metadata(935), "too_deeply_nested"),
     "a JSON array": ("[1, 2]", "not_an_event"),
     "a JSON string": ('"evt_1"', "not_an_event"),
     "JSON null": ("null", "not_an_event"),

@@ -75,7 +75,8 @@ def verify_event(payload: bytes, signature: str | None) -> dict[str, Any]:
 
     The rejection's code says what was wrong: `invalid_signature` (header missing, garbled,
     stale or of another secret), `malformed_json`, `not_an_event`, `missing_type`,
-    `invalid_type`, `missing_id`, `invalid_id` or `unsupported_text` (see `payload`).
+    `invalid_type`, `missing_id`, `invalid_id`, `too_deeply_nested` or `unsupported_text`
+    (see `payload`).
     """
     try:
         event = get_gateway().verify_webhook(payload, signature)

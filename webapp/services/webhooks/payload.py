@@ -4,8 +4,8 @@ The signature proves a body is Stripe's, not that its fields have the types a ha
 reads; a signed body must still get a decided answer, never a 500. Two levels:
 
 - the envelope (`envelope_problem`): an event we can't store or dispatch — an `id` or
-  `type` that isn't a usable string, or text the database can't hold (U+0000 or an
-  unpaired surrogate, anywhere). The webhook refuses it with 400 and the returned code.
+  `type` that isn't a usable string, nesting deeper than MAX_DEPTH, or text the database
+  can't hold (U+0000 or an unpaired surrogate, anywhere). The webhook refuses it with 400 and the returned code.
 - the fields its handler reads (`field_problem`): a wrong JSON type in `data.object` or
   under it. The event is recorded IGNORED with a reason that names the field and answers
   200: redelivering a signed payload can't change it.
@@ -18,6 +18,10 @@ from typing import Any
 
 #: Stripe object ids: letters, digits and underscores (`cs_test_…`, `pm_…`, `pi_…`).
 STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+
+#: Stripe's events nest a dozen levels at most; much deeper JSON parses, yet serialising it
+#: again to store it can exhaust Python's recursion limit.
+MAX_DEPTH = 64
 
 # Escapes that may decode to text the database refuses; only then is the event walked.
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
@@ -95,6 +99,8 @@ def envelope_problem(event: dict[str, Any], raw: bytes) -> tuple[str, str] | Non
     event_id = event["id"]
     if not isinstance(event_id, str) or not STRIPE_ID.fullmatch(event_id):
         return "invalid_id", "`id` must be a Stripe id (letters, digits, underscores; at most 255)."
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH and _nests_deeper_than(event, MAX_DEPTH):
+        return "too_deeply_nested", f"The event nests objects or arrays deeper than {MAX_DEPTH} levels."
     if _SUSPECT_ESCAPE.search(raw):
         path = _unstorable_text_at(event)
         if path is not None:
@@ -151,6 +157,19 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "an empty string" if not value else "a string"
     return "an array" if isinstance(value, list) else "an object"
+
+
+def _nests_deeper_than(event: dict[str, Any], limit: int) -> bool:
+    stack: list[tuple[int, Any]] = [(1, event)]
+    while stack:
+        depth, value = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((depth + 1, item) for item in value.values() if isinstance(item, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend((depth + 1, item) for item in value if isinstance(item, (dict, list)))
+    return False
 
 
 def _unstorable_text_at(event: dict[str, Any]) -> str | None:
