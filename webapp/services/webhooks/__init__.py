@@ -81,7 +81,8 @@ def verify_event(payload: bytes, signature: str | None) -> dict[str, Any]:
     try:
         event = get_gateway().verify_webhook(payload, signature)
     except WebhookPayloadError as exc:
-        raise _rejected(exc.code, _PAYLOAD_MESSAGES[exc.code], str(exc)) from None
+        message = _PAYLOAD_MESSAGES.get(exc.code, "The body is not a Stripe event.")
+        raise _rejected(exc.code, message, str(exc)) from None
     except WebhookSignatureError as exc:
         message = "The Stripe-Signature header is missing, invalid or stale."
         raise _rejected("invalid_signature", message, str(exc)) from None
