@@ -31,14 +31,24 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
+            upstream = self._connect_upstream()
+            if upstream is None:
                 client.close()
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+
+    def _connect_upstream(self) -> socket.socket | None:
+        """The target, retried briefly (a busy machine may be slow to accept), then blocking."""
+        for _ in range(3):
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                continue
+            upstream.settimeout(None)
+            return upstream
+        return None
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
         try:

@@ -58,7 +58,22 @@ class GatewayConfigError(GatewayError):
 
 
 class WebhookSignatureError(Exception):
-    """The webhook payload or its Stripe-Signature header did not verify (answer 400)."""
+    """The webhook did not verify as a Stripe event (answer 400); `code` says why."""
+
+    code = "invalid_signature"
+
+
+class WebhookPayloadError(WebhookSignatureError):
+    """The body is not a readable Stripe event: `code` is `malformed_json` (not UTF-8, not
+    strict JSON, NaN/Infinity, nested too deeply), `not_an_event` or `missing_type`.
+
+    Raised once the signature verified, except for a body that isn't UTF-8 (the signature
+    is computed over text, so it can't be checked).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # -- values --------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ Contract for callers (the services):
   - `StripeUnavailable` — network error, 5xx or 429 after the SDK's retries. Retryable later.
   - `GatewayConfigError` — bad or missing key, insufficient permission. An operator's problem.
   Each carries `.user_message`, safe to show a learner or admin.
-- `verify_webhook` raises `WebhookSignatureError` (not a GatewayError: nothing to show).
+- `verify_webhook` raises `WebhookSignatureError`, or its subclass `WebhookPayloadError` for a
+  body that is not a Stripe event (not GatewayErrors: nothing to show).
 
 Which Stripe (from configuration, `init_app`):
 - `STRIPE_SECRET_KEY` set → real Stripe (or `STRIPE_API_BASE` with that key, e.g. stripe-mock).
@@ -25,48 +26,30 @@ Which Stripe (from configuration, `init_app`):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import stripe
 from flask import Flask, current_app
 
-from webapp.payments.errors import (
-    GatewayConfigError,
-    GatewayError,
-    IdempotencyConflict,
-    PaymentRejected,
-    ResourceMissing,
-    StripeUnavailable,
-    WebhookSignatureError,
-)
-from webapp.payments.objects import Card, CheckoutSession, PaymentIntent, RefundInfo, dict_of, id_of
-from webapp.payments.transport import RequestsHTTPClient, RetryDelay, SandboxHTTPClient
+from webapp.payments.errors import GatewayConfigError as GatewayConfigError
+from webapp.payments.errors import GatewayError as GatewayError
+from webapp.payments.errors import IdempotencyConflict as IdempotencyConflict
+from webapp.payments.errors import PaymentRejected as PaymentRejected
+from webapp.payments.errors import ResourceMissing as ResourceMissing
+from webapp.payments.errors import StripeUnavailable as StripeUnavailable
+from webapp.payments.errors import WebhookPayloadError as WebhookPayloadError
+from webapp.payments.errors import WebhookSignatureError as WebhookSignatureError
+from webapp.payments.objects import Card as Card
+from webapp.payments.objects import CheckoutSession as CheckoutSession
+from webapp.payments.objects import PaymentIntent as PaymentIntent
+from webapp.payments.objects import RefundInfo as RefundInfo
+from webapp.payments.objects import dict_of, event_of, id_of
+from webapp.payments.transport import RequestsHTTPClient, SandboxHTTPClient
 
 if TYPE_CHECKING:
     from webapp.sandbox.core import Sandbox
 
-__all__ = [
-    "Card",
-    "CheckoutSession",
-    "Gateway",
-    "GatewayConfigError",
-    "GatewayError",
-    "IdempotencyConflict",
-    "PaymentIntent",
-    "PaymentRejected",
-    "RefundInfo",
-    "RequestsHTTPClient",
-    "ResourceMissing",
-    "RetryDelay",
-    "SandboxHTTPClient",
-    "StripeUnavailable",
-    "WebhookSignatureError",
-    "build_gateway",
-    "get_gateway",
-    "init_app",
-]
 
 SANDBOX_API_KEY = "sk_test_sandbox"  # noqa: S105 - the sandbox accepts any sk_test_ key
 
@@ -326,7 +309,8 @@ class Gateway:
 
     def verify_webhook(self, payload: bytes, sig_header: str | None) -> dict[str, Any]:
         """Verifies the raw body against every configured signing secret (rotation) and the
-        tolerance; returns the event as a plain dict. Raises WebhookSignatureError."""
+        tolerance; returns the event as a plain dict. Raises WebhookSignatureError, or its
+        subclass WebhookPayloadError (with a `code`) for a body that is not a Stripe event."""
         if not sig_header:
             raise WebhookSignatureError("missing Stripe-Signature header")
         if not self._webhook_secrets:
@@ -338,17 +322,13 @@ class Gateway:
                 break
             except stripe.SignatureVerificationError as exc:
                 failure = str(exc)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise WebhookSignatureError(f"unreadable payload: {exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise WebhookPayloadError(f"payload is not UTF-8: {exc}", code="malformed_json") from exc
+            except ValueError as exc:
+                raise WebhookSignatureError(f"unreadable signature: {exc}") from exc
         else:
             raise WebhookSignatureError(failure)
-        try:
-            event = json.loads(payload)
-        except ValueError as exc:
-            raise WebhookSignatureError(f"payload is not JSON: {exc}") from exc
-        if not isinstance(event, dict) or event.get("object") != "event" or "type" not in event:
-            raise WebhookSignatureError("payload is not a Stripe event")
-        return event
+        return event_of(payload)
 
 
 # -- wiring --------------------------------------------------------------------------------

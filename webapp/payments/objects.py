@@ -2,8 +2,39 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+from webapp.payments.errors import WebhookPayloadError
+
+
+def event_of(payload: bytes) -> dict[str, Any]:
+    """A verified webhook body as an event dict: strict JSON (no NaN or Infinity, no double
+    that overflows), an object whose `object` is "event", with a `type`. Raises
+    WebhookPayloadError with code `malformed_json`, `not_an_event` or `missing_type`."""
+    try:
+        event = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
+        message = f"payload is not JSON: {type(exc).__name__}: {exc}"[:300]
+        raise WebhookPayloadError(message, code="malformed_json") from exc
+    if not isinstance(event, dict) or event.get("object") != "event":
+        raise WebhookPayloadError("payload is not a Stripe event object", code="not_an_event")
+    if "type" not in event:
+        raise WebhookPayloadError("the event has no type", code="missing_type")
+    return event
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} overflows a double")
+    return value
 
 
 def id_of(value: Any) -> str | None:
