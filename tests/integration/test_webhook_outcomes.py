@@ -38,7 +38,7 @@ def stored(app) -> list[StripeEvent]:
 
 
 def error_code(response) -> str:
-    return response.get_json()["error"]["code"]
+    return response.get_json()["code"]  # NestJS's error shape: `error` is the reason phrase
 
 
 def _deep(depth: int) -> str:
