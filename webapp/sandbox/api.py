@@ -131,6 +131,7 @@ def _authenticate(headers: Mapping[str, str]) -> str:
 
 def _parse(request: Request) -> dict[str, Any]:
     try:
+        # The SDK sends a DELETE's parameters in the query, as a GET's.
         text = request.body.decode("utf-8") if request.method == "POST" else request.query
         return parse_form(text)
     except UnicodeDecodeError:

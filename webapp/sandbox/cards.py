@@ -20,7 +20,16 @@ TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
     "4000000000000069": ("visa", "credit", "expired_card"),
     "4000000000000127": ("visa", "credit", "incorrect_cvc"),
     "4000000000000119": ("visa", "credit", "processing_error"),
+    # Attaching succeeds, charging fails (Stripe: "Attaching this card to a Customer object
+    # succeeds, but attempts to charge the customer fail"): see CHARGE_ONLY_DECLINES.
+    "4000000000000341": ("visa", "credit", "generic_decline"),
+    # Requires authentication on session unless set up; the sandbox's hosted page completes
+    # the authentication at once, and off-session charges of a saved card need none: it pays.
+    "4000002500003155": ("visa", "credit", None),
 }
+
+# Cards whose decline applies to charges only: saving them (setup mode, attach) succeeds.
+CHARGE_ONLY_DECLINES = frozenset({"4000000000000341"})
 
 # Stripe's test PaymentMethod tokens accepted by attach.
 TEST_PM_TOKENS = {
@@ -28,6 +37,8 @@ TEST_PM_TOKENS = {
     "pm_card_mastercard": "5555555555554444",
     "pm_card_amex": "378282246310005",
     "pm_card_visa_debit": "4000056655665556",
+    "pm_card_chargeCustomerFail": "4000000000000341",
+    "pm_card_authenticationRequiredSetupForOffSession": "4000002500003155",
 }
 
 DECLINE_MESSAGES = {
@@ -95,10 +106,21 @@ def normalise_card_number(raw: str | None) -> str:
     return "".join(ch for ch in (raw or "") if ch.isdigit())
 
 
-def card_decline_for(number: str) -> str | None:
-    """The decline code a card number gets at the sandbox (None = it pays)."""
+def card_decline_for(number: str, *, charging: bool = True) -> str | None:
+    """The decline code a card number gets at the sandbox (None = it pays, or is saved).
+
+    `charging=False` is saving the card without a payment (setup mode): the cards in
+    CHARGE_ONLY_DECLINES pass then, and decline only when charged.
+    """
     if len(number) < 12 or not luhn_ok(number):
         return "incorrect_number"
     if number not in TEST_CARDS:
         return "not_a_test_card"
+    if not charging and number in CHARGE_ONLY_DECLINES:
+        return None
     return TEST_CARDS[number][2]
+
+
+def charge_decline_for(number: str) -> str | None:
+    """What charging a saved card of this number later gives (off session, by invoices)."""
+    return TEST_CARDS.get(number, ("visa", "credit", None))[2]

@@ -37,6 +37,7 @@ def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
+        "test_clock": _test_clock(ctx, params.get("test_clock")),
     }
     ctx.tx.put(customer)
     ctx.emit("customer.created", customer)
@@ -77,3 +78,10 @@ def _default_payment_method(ctx: Ctx, customer: dict[str, Any], value: Any) -> s
                 param=param,
             )
     return pm_id
+
+
+def _test_clock(ctx: Ctx, clock_id: Any) -> str | None:
+    """`test_clock`: the customer's objects then live at that clock's time."""
+    if clock_id in (None, ""):
+        return None
+    return ctx.load(clock_id, "test_helpers.test_clock", "test_clock", param="test_clock")["id"]
