@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.cards import card_error
-from webapp.sandbox.clocks import DAY
+from webapp.sandbox.clocks import DAY, clock_now
 from webapp.sandbox.coerce import as_str
 from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import StripeAPIError, invalid
@@ -290,6 +290,11 @@ def pay_invoice(ctx: Ctx, inv_id: str, params: dict[str, Any]) -> dict[str, Any]
     request back), and the invoice keeps its retry schedule.
     """
     invoice = load_invoice(ctx, inv_id)
+    with ctx.at(clock_now(ctx.tx, invoice.get("test_clock"), ctx.now)):
+        return _pay(ctx, invoice, params)
+
+
+def _pay(ctx: Ctx, invoice: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if invoice["status"] == "paid":
         raise invalid("Invoice is already paid", param="invoice", code="invoice_already_paid")
     if invoice["status"] != "open":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.clocks import period_end
+from webapp.sandbox.clocks import clock_now, period_end
 from webapp.sandbox.coerce import as_int, as_metadata, as_str
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
@@ -62,6 +62,34 @@ def _phase_item(price_id: str, quantity: int) -> dict[str, Any]:
 
 
 def create_schedule(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    sub_id = params.get("from_subscription")
+    sub = ctx.tx.get(sub_id) if isinstance(sub_id, str) and sub_id else None
+    with ctx.at(clock_now(ctx.tx, (sub or {}).get("test_clock"), ctx.now)):
+        return _create_schedule(ctx, params)
+
+
+def _at_clock(ctx: Ctx, sched_id: str) -> int:
+    """The time of the schedule's test clock (the sandbox's now without one)."""
+    schedule = ctx.load(sched_id, "subscription_schedule", "subscription_schedule")
+    return clock_now(ctx.tx, schedule.get("test_clock"), ctx.now)
+
+
+def update_schedule(ctx: Ctx, sched_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    with ctx.at(_at_clock(ctx, sched_id)):
+        return _update_schedule(ctx, sched_id, params)
+
+
+def cancel_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
+    with ctx.at(_at_clock(ctx, sched_id)):
+        return _cancel_schedule(ctx, sched_id)
+
+
+def release_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
+    with ctx.at(_at_clock(ctx, sched_id)):
+        return _release_schedule(ctx, sched_id)
+
+
+def _create_schedule(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     sub_id = as_str(params.get("from_subscription"), "from_subscription")
     if sub_id is None:
         raise invalid(
@@ -192,7 +220,7 @@ def _phase_end(ctx: Ctx, data: dict[str, Any], start: int, items: list[dict[str,
     return end
 
 
-def update_schedule(ctx: Ctx, sched_id: str, params: dict[str, Any]) -> dict[str, Any]:
+def _update_schedule(ctx: Ctx, sched_id: str, params: dict[str, Any]) -> dict[str, Any]:
     schedule = _load_active(ctx, sched_id)
     sub = ctx.load(schedule["subscription"], "subscription", "subscription")
     previous: dict[str, Any] = {}
@@ -232,7 +260,7 @@ def _sync_cancel_at(ctx: Ctx, schedule: dict[str, Any], sub: dict[str, Any]) -> 
         ctx.emit("customer.subscription.updated", sub, previous)
 
 
-def cancel_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
+def _cancel_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
     """Cancels the schedule and its subscription now."""
     schedule = _load_active(ctx, sched_id)
     sub = ctx.load(schedule["subscription"], "subscription", "subscription")
@@ -245,7 +273,7 @@ def cancel_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
     return schedule
 
 
-def release_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
+def _release_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
     """Lets the subscription go on alone (`subscription_schedule.released`)."""
     schedule = _load_active(ctx, sched_id)
     sub = ctx.load(schedule["subscription"], "subscription", "subscription")

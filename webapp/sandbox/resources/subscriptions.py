@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.clocks import period_end
+from webapp.sandbox.clocks import clock_now, period_end
 from webapp.sandbox.coerce import as_bool, as_metadata, as_str, merge_metadata
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.resources.products import plan_of
-
-LISTED_STATUSES = ("active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired", "trialing", "paused")
 
 
 def build_subscription(
@@ -131,6 +129,11 @@ def load_subscription(ctx: Ctx, sub_id: str) -> dict[str, Any]:
 def update_subscription(ctx: Ctx, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """`metadata`, `default_payment_method`, `cancel_at_period_end`, `description`."""
     sub = load_subscription(ctx, sub_id)
+    with ctx.at(clock_now(ctx.tx, sub.get("test_clock"), ctx.now)):
+        return _update(ctx, sub, params)
+
+
+def _update(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if sub["status"] == "canceled":
         raise invalid(
             "A canceled subscription can only update its cancellation_details and metadata.", param="subscription"
@@ -174,8 +177,9 @@ def cancel_subscription(ctx: Ctx, sub_id: str, params: dict[str, Any]) -> dict[s
     if isinstance(details, dict):
         sub["cancellation_details"]["comment"] = as_str(details.get("comment"), "cancellation_details[comment]")
         sub["cancellation_details"]["feedback"] = as_str(details.get("feedback"), "cancellation_details[feedback]")
-    sub["canceled_at"] = ctx.now
-    end_subscription(ctx, sub, "cancellation_requested")
+    with ctx.at(clock_now(ctx.tx, sub.get("test_clock"), ctx.now)):
+        sub["canceled_at"] = ctx.now
+        end_subscription(ctx, sub, "cancellation_requested")
     return sub
 
 
@@ -188,6 +192,8 @@ def list_subscriptions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, 
     def keep(sub: dict[str, Any]) -> bool:
         if status is None and sub["status"] == "canceled":
             return False
+        if status == "ended":
+            return sub["status"] in ("canceled", "incomplete_expired")
         if status not in (None, "all") and sub["status"] != status:
             return False
         if clock is not None and sub.get("test_clock") != clock:

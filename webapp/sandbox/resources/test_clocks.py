@@ -49,7 +49,8 @@ def advance_clock(ctx: Ctx, clock_id: str, params: dict[str, Any]) -> dict[str, 
         )
     clock.update(status="advancing", status_details={"advancing": {"target_frozen_time": target}})
     ctx.tx.put(clock)
-    ctx.emit("test_helpers.test_clock.advancing", clock)
+    with ctx.at(clock["frozen_time"]):  # a clock's events carry its own time
+        ctx.emit("test_helpers.test_clock.advancing", clock)
     run_due(ctx, clock_id, target)
     clock.update(frozen_time=target, status="ready", status_details={"advancing": None})
     with ctx.at(target):
