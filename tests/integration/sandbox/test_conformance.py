@@ -249,7 +249,10 @@ def _billing_world(sc: stripe.StripeClient, client, customer: str) -> dict[str, 
     schedule = sc.v1.subscription_schedules.create({"from_subscription": sub_id})
     sc.v1.subscription_schedules.update(
         schedule.id,
-        {"end_behavior": "cancel", "phases": [{"items": [{"price": price.id}], "duration": {"interval": "month", "interval_count": 3}}]},
+        {
+            "end_behavior": "cancel",
+            "phases": [{"items": [{"price": price.id}], "duration": {"interval": "month", "interval_count": 3}}],
+        },
     )
     sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": 1_800_000_000 + 32 * 24 * 3600})
     invoice = sc.v1.subscriptions.retrieve(sub_id).latest_invoice

@@ -58,7 +58,10 @@ def _subscribe(sc, client, *, card: str = "4242 4242 4242 4242", setup_fee: bool
     line_items: list = [{"price": price.id, "quantity": 1}]
     if setup_fee:
         line_items.append(
-            {"price_data": {"currency": "usd", "unit_amount": 900, "product_data": {"name": "Enrollment fee"}}, "quantity": 1}
+            {
+                "price_data": {"currency": "usd", "unit_amount": 900, "product_data": {"name": "Enrollment fee"}},
+                "quantity": 1,
+            }
         )
     session = sc.v1.checkout.sessions.create(
         {

@@ -38,15 +38,14 @@ def line_for(ctx: Ctx, sub: dict[str, Any], price: dict[str, Any], quantity: int
     end = item["current_period_end"] if item else ctx.now
     amount = price["unit_amount"] * quantity
     product = ctx.tx.get(price["product"]) or {"name": price["product"]}
-    every = ""
-    if price.get("recurring"):
-        every = f" / {price['recurring']['interval']}"
+    every = f" / {price['recurring']['interval']}" if price.get("recurring") else ""
+    unit = format_amount(price["unit_amount"], price["currency"])
     return {
         "id": new_id("il_"),
         "object": "line_item",
         "amount": amount,
         "currency": price["currency"],
-        "description": f"{quantity} × {product['name']} (at {format_amount(price['unit_amount'], price['currency'])}{every})",
+        "description": f"{quantity} × {product['name']} (at {unit}{every})",
         "discount_amounts": [],
         "discountable": True,
         "discounts": [],
@@ -84,7 +83,9 @@ def line_for(ctx: Ctx, sub: dict[str, Any], price: dict[str, Any], quantity: int
     }
 
 
-def create_invoice(ctx: Ctx, sub: dict[str, Any], reason: str, extra: list[tuple[dict[str, Any], int]]) -> dict[str, Any]:
+def create_invoice(
+    ctx: Ctx, sub: dict[str, Any], reason: str, extra: list[tuple[dict[str, Any], int]]
+) -> dict[str, Any]:
     """The finalized invoice of the subscription's current period (plus one-time `extra`
     prices on the first one): `invoice.created`, `invoice.finalized`. Not yet charged."""
     customer = ctx.tx.get(sub["customer"]) or {}
@@ -138,7 +139,12 @@ def create_invoice(ctx: Ctx, sub: dict[str, Any], reason: str, extra: list[tuple
         "period_start": ctx.now,
         "starting_balance": 0,
         "status": "draft",
-        "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None, "paid_at": None, "voided_at": None},
+        "status_transitions": {
+            "finalized_at": None,
+            "marked_uncollectible_at": None,
+            "paid_at": None,
+            "voided_at": None,
+        },
         "subtotal": total,
         "subtotal_excluding_tax": total,
         "test_clock": sub.get("test_clock"),
@@ -250,9 +256,7 @@ def _paid(ctx: Ctx, invoice: dict[str, Any], pi: dict[str, Any], pm: dict[str, A
     payment.update(amount_paid=invoice["amount_due"], status="paid")
     payment["payment"]["charge"] = None
     payment["status_transitions"]["paid_at"] = ctx.now
-    invoice.update(
-        amount_paid=invoice["amount_due"], amount_remaining=0, status="paid", next_payment_attempt=None
-    )
+    invoice.update(amount_paid=invoice["amount_due"], amount_remaining=0, status="paid", next_payment_attempt=None)
     invoice["status_transitions"]["paid_at"] = ctx.now
     invoice["_charge"] = charge["id"]
     ctx.tx.put(invoice)
@@ -303,9 +307,7 @@ def _pay(ctx: Ctx, invoice: dict[str, Any], params: dict[str, Any]) -> dict[str,
     if pm_id is not None:
         pm = ctx.load(pm_id, "payment_method", "PaymentMethod", param="payment_method")
         if pm.get("customer") != invoice["customer"]:
-            raise invalid(
-                "The PaymentMethod must be attached to the customer of the invoice.", param="payment_method"
-            )
+            raise invalid("The PaymentMethod must be attached to the customer of the invoice.", param="payment_method")
     else:
         pm = payment_method_for(ctx, invoice)
     error = attempt(ctx, invoice, pm)
@@ -325,7 +327,9 @@ def list_invoices(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
     sub_id = as_str(params.get("subscription"), "subscription")
 
     def keep(invoice: dict[str, Any]) -> bool:
-        return (status is None or invoice["status"] == status) and (sub_id is None or subscription_of(invoice) == sub_id)
+        return (status is None or invoice["status"] == status) and (
+            sub_id is None or subscription_of(invoice) == sub_id
+        )
 
     return object_page(
         ctx,

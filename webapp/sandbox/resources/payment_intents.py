@@ -76,6 +76,8 @@ def new_payment_intent(
         "setup_future_usage": setup_future_usage,
         "status": "requires_payment_method",
     }
+
+
 def succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str, Any]) -> None:
     """Charges `pm` for the whole PaymentIntent; the session becomes paid."""
     capture(ctx, pi, pm)

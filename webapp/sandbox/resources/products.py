@@ -68,9 +68,7 @@ def recurring_of(value: Any, param: str) -> dict[str, Any] | None:
     }
 
 
-def build_price(
-    ctx: Ctx, data: dict[str, Any], param: str, *, product: str, active: bool = True
-) -> dict[str, Any]:
+def build_price(ctx: Ctx, data: dict[str, Any], param: str, *, product: str, active: bool = True) -> dict[str, Any]:
     """A stored Price of `product` from `currency`, `unit_amount`, `recurring`, `metadata`."""
     prefix = f"{param}[" if param else ""
     suffix = "]" if param else ""

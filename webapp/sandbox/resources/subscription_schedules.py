@@ -209,7 +209,9 @@ def _phase_end(ctx: Ctx, data: dict[str, Any], start: int, items: list[dict[str,
     elif isinstance(duration, dict):
         recurring = {
             "interval": as_str(duration.get("interval"), f"{param}[duration][interval]", required=True),
-            "interval_count": as_int(duration.get("interval_count", 1), f"{param}[duration][interval_count]", minimum=1),
+            "interval_count": as_int(
+                duration.get("interval_count", 1), f"{param}[duration][interval_count]", minimum=1
+            ),
         }
         end = period_end(start, recurring, 1)
     else:

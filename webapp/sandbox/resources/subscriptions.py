@@ -65,7 +65,12 @@ def build_subscription(
         "discounts": [],
         "ended_at": None,
         "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
-        "items": {"object": "list", "data": items, "has_more": False, "url": f"/v1/subscription_items?subscription={sub_id}"},
+        "items": {
+            "object": "list",
+            "data": items,
+            "has_more": False,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        },
         "latest_invoice": None,
         "livemode": False,
         "metadata": dict(metadata),
@@ -143,7 +148,9 @@ def _update(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> dict[str, 
         previous["metadata"] = sub["metadata"]
         sub["metadata"] = merge_metadata(sub["metadata"], as_metadata(params["metadata"]))
     if params.get("default_payment_method"):
-        pm = ctx.load(params["default_payment_method"], "payment_method", "PaymentMethod", param="default_payment_method")
+        pm = ctx.load(
+            params["default_payment_method"], "payment_method", "PaymentMethod", param="default_payment_method"
+        )
         if pm.get("customer") != sub["customer"]:
             raise invalid(
                 f"The customer does not have a payment method with the ID {pm['id']}. The payment method "
