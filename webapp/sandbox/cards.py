@@ -31,6 +31,23 @@ TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
 # Cards whose decline applies to charges only: saving them (setup mode, attach) succeeds.
 CHARGE_ONLY_DECLINES = frozenset({"4000000000000341"})
 
+# What the hosted page lists: (number as shown, what it does). Every card here is in TEST_CARDS.
+TEST_CARD_HELP: tuple[tuple[str, str], ...] = (
+    ("4242 4242 4242 4242", "Visa — succeeds"),
+    ("5555 5555 5555 4444", "Mastercard — succeeds"),
+    ("3782 822463 10005", "American Express — succeeds"),
+    ("4000 0566 5566 5556", "Visa debit — succeeds"),
+    ("4000 0025 0000 3155", "authentication required — the sandbox completes it; succeeds, also off session"),
+    ("4000 0000 0000 0341", "saves (setup mode), but every charge fails — declined here unless only saving"),
+    ("4000 0000 0000 0002", "declined (generic_decline)"),
+    ("4000 0000 0000 9995", "declined (insufficient_funds)"),
+    ("4000 0000 0000 9987", "declined (lost_card)"),
+    ("4000 0000 0000 9979", "declined (stolen_card)"),
+    ("4000 0000 0000 0069", "declined (expired_card)"),
+    ("4000 0000 0000 0127", "declined (incorrect_cvc)"),
+    ("4000 0000 0000 0119", "declined (processing_error)"),
+)
+
 # Stripe's test PaymentMethod tokens accepted by attach.
 TEST_PM_TOKENS = {
     "pm_card_visa": "4242424242424242",

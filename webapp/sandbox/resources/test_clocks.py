@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.billing import run_due
-from webapp.sandbox.clocks import DAY
+from webapp.sandbox.clocks import DAY, add_clock_offset
 from webapp.sandbox.coerce import as_int, as_str
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
@@ -73,3 +73,15 @@ def delete_clock(ctx: Ctx, clock_id: str) -> dict[str, Any]:
 
 def list_clocks(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
     return object_page(ctx, params, url, object_type="test_helpers.test_clock", kind="test_clock")
+
+
+def advance_everything(ctx: Ctx, seconds: int) -> dict[str, int]:
+    """`flask stripe-sandbox advance`: every test clock, then the sandbox's own "now",
+    forward by `seconds`, running what falls due on each; returns what it moved and ran."""
+    clocks = ctx.tx.all_of_type("test_helpers.test_clock")
+    for clock in clocks:
+        advance_clock(ctx, clock["id"], {"frozen_time": clock["frozen_time"] + seconds})
+    add_clock_offset(ctx.tx, seconds)
+    ctx.now += seconds
+    ran = run_due(ctx, None, ctx.now)
+    return {"clocks": len(clocks), "due": ran}
