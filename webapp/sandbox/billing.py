@@ -66,10 +66,11 @@ def renew(ctx: Ctx, sub: dict[str, Any]) -> None:
         end_subscription(ctx, sub, "cancellation_requested")
         return
     previous = {"items": _periods(sub)}
+    ended = (sub["items"]["data"][0]["current_period_start"], ctx.now)
     begin_next_period(sub)
     ctx.tx.put(sub)
     ctx.emit("customer.subscription.updated", sub, previous)
-    invoice = create_invoice(ctx, sub, "subscription_cycle", [])
+    invoice = create_invoice(ctx, sub, "subscription_cycle", [], ended)
     attempt(ctx, invoice, payment_method_for(ctx, invoice))
 
 

@@ -152,7 +152,12 @@ def test_a_three_installment_schedule_bills_exactly_three_invoices(sbx_app, sc, 
         assert (clock.status, clock.frozen_time) == ("ready", _month(month) + DAY)
     invoices = sc.v1.invoices.list({"subscription": sub_id, "limit": 100}).data
     assert [(i.status, i.amount_paid) for i in invoices] == [("paid", 5000)] * 3
-    assert [i.period_start for i in invoices[:2]] == [_month(2), _month(1)]
+    # A renewal's own period is the one just ended; its line bills the one ahead.
+    assert [(i.period_start, i.period_end) for i in invoices[:2]] == [(_month(1), _month(2)), (START, _month(1))]
+    assert [(i.lines.data[0].period.start, i.lines.data[0].period.end) for i in invoices[:2]] == [
+        (_month(2), _month(3)),
+        (_month(1), _month(2)),
+    ]
     assert sc.v1.subscriptions.retrieve(sub_id).status == "active"
     # Month three ends the schedule: the subscription is canceled, no fourth invoice, ever.
     sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(3) + DAY})
@@ -201,9 +206,12 @@ def test_a_card_that_cannot_be_charged_goes_past_due_and_a_new_card_pays(sbx_app
     assert sc.v1.subscriptions.retrieve(sub_id).status == "past_due"
     failed = [e for e in _events(sbx_app, mark) if e["type"] == "invoice.payment_failed"]
     assert [e["created"] for e in failed] == [_month(1), _month(1) + DAY, _month(1) + 3 * DAY]
-    # A declined pay is Stripe's card error; a new card pays the invoice.
-    with pytest.raises(stripe.CardError):
+    # A declined pay is Stripe's card error, kept as an attempt; a new card pays the invoice.
+    with pytest.raises(stripe.CardError) as declined:
         sc.v1.invoices.pay(invoice.id)
+    assert declined.value.code == "card_declined"
+    invoice = sc.v1.invoices.retrieve(invoice.id)
+    assert (invoice.attempt_count, invoice.next_payment_attempt) == (4, _month(1) + 5 * DAY)
     good = sc.v1.payment_methods.attach("pm_card_visa", {"customer": customer.id})
     paid = sc.v1.invoices.pay(invoice.id, {"payment_method": good.id, "expand": ["payments"]})
     assert (paid.status, paid.amount_remaining, paid.next_payment_attempt) == ("paid", 0, None)
@@ -219,7 +227,7 @@ def test_the_last_retry_failing_cancels_the_subscription(sbx_app, sc, client):
     sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
     failing = sc.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": customer.id})
     sc.v1.subscriptions.update(sub_id, {"default_payment_method": failing.id})
-    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(2) + DAY})
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 6 * DAY})
     sub = sc.v1.subscriptions.retrieve(sub_id)
     assert (sub.status, sub.ended_at, sub.cancellation_details.reason) == (
         "canceled",
@@ -255,3 +263,22 @@ def test_clocks_list_and_delete(sc):
     assert deleted.deleted is True
     with pytest.raises(stripe.InvalidRequestError):
         sc.v1.test_helpers.test_clocks.retrieve(created[0].id)
+
+
+def test_stripes_limits_on_advancing_and_on_phases(sbx_app, sc, client, expect_refusals):
+    clock, _, price, session, _ = _subscribe(sc, client, setup_fee=False)
+    sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
+    with pytest.raises(stripe.InvalidRequestError) as too_far:
+        sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(2) + 1})
+    assert too_far.value.param == "frozen_time"
+    with pytest.raises(stripe.InvalidRequestError) as back:
+        sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": START})
+    assert back.value.param == "frozen_time"
+    schedule = sc.v1.subscription_schedules.create({"from_subscription": sub_id})
+    # This API version has `duration`, not `iterations`: the SDK's definitions refuse it.
+    with pytest.raises(stripe.InvalidRequestError) as old:
+        sc.v1.subscription_schedules.update(
+            schedule.id,
+            {"phases": [{"items": [{"price": price.id}], "iterations": 3}]},  # type: ignore[typeddict-unknown-key]
+        )
+    assert (old.value.code, old.value.param) == ("parameter_unknown", "phases[0][iterations]")

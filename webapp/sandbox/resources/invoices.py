@@ -22,7 +22,7 @@ from webapp.sandbox.cards import card_error
 from webapp.sandbox.clocks import DAY, clock_now
 from webapp.sandbox.coerce import as_str
 from webapp.sandbox.context import Ctx, list_object, new_id, public
-from webapp.sandbox.errors import StripeAPIError, invalid
+from webapp.sandbox.errors import KeptError, invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount
 from webapp.sandbox.resources.charges import build_failed_charge
@@ -84,10 +84,19 @@ def line_for(ctx: Ctx, sub: dict[str, Any], price: dict[str, Any], quantity: int
 
 
 def create_invoice(
-    ctx: Ctx, sub: dict[str, Any], reason: str, extra: list[tuple[dict[str, Any], int]]
+    ctx: Ctx,
+    sub: dict[str, Any],
+    reason: str,
+    extra: list[tuple[dict[str, Any], int]],
+    period: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The finalized invoice of the subscription's current period (plus one-time `extra`
-    prices on the first one): `invoice.created`, `invoice.finalized`. Not yet charged."""
+    prices on the first one): `invoice.created`, `invoice.finalized`. Not yet charged.
+
+    Its lines bill the period ahead; its own `period_start`/`period_end` are Stripe's
+    "usage period": the period just ended for a renewal (`period`), now for the first.
+    """
+    period_start, period_end = period or (ctx.now, ctx.now)
     customer = ctx.tx.get(sub["customer"]) or {}
     inv_id = new_id("in_")
     lines = [line_for(ctx, sub, item["price"], item["quantity"], item) for item in sub["items"]["data"]]
@@ -135,8 +144,8 @@ def create_invoice(
             "quote_details": None,
             "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"]},
         },
-        "period_end": ctx.now,
-        "period_start": ctx.now,
+        "period_end": period_end,
+        "period_start": period_start,
         "starting_balance": 0,
         "status": "draft",
         "status_transitions": {
@@ -226,11 +235,14 @@ def _intent_for(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
     return pi
 
 
-def attempt(ctx: Ctx, invoice: dict[str, Any], pm: dict[str, Any] | None) -> dict[str, Any] | None:
+def attempt(
+    ctx: Ctx, invoice: dict[str, Any], pm: dict[str, Any] | None, *, automatic: bool = True
+) -> dict[str, Any] | None:
     """Charges the open invoice to `pm`; returns the card error of a failed attempt (None: paid).
 
-    A failure schedules the next retry (module docstring), or ends the subscription after
-    the last one; success marks the invoice paid and a past-due subscription active again.
+    A failed automatic attempt schedules the next retry (module docstring), or ends the
+    subscription after the last one; a failed manual one (`invoices.pay`) changes neither.
+    Success marks the invoice paid and a past-due subscription active again.
     """
     pi = _intent_for(ctx, invoice)
     invoice.update(attempted=True, attempt_count=invoice["attempt_count"] + 1)
@@ -246,7 +258,11 @@ def attempt(ctx: Ctx, invoice: dict[str, Any], pm: dict[str, Any] | None) -> dic
         error.update(charge=charge["id"], payment_method=public(pm))
         pi.update(latest_charge=charge["id"], payment_method=pm["id"])
     record_failure(ctx, pi, error)
-    _failed(ctx, invoice)
+    if automatic:
+        _failed(ctx, invoice)
+    else:
+        ctx.tx.put(invoice)
+        ctx.emit("invoice.payment_failed", invoice)
     return error
 
 
@@ -269,7 +285,8 @@ def _paid(ctx: Ctx, invoice: dict[str, Any], pi: dict[str, Any], pm: dict[str, A
 
 def _failed(ctx: Ctx, invoice: dict[str, Any]) -> None:
     first_failure = invoice.setdefault("_first_failed_at", ctx.now)
-    retries_done = invoice["attempt_count"] - 1
+    invoice["_automatic_failures"] = invoice.get("_automatic_failures", 0) + 1
+    retries_done = invoice["_automatic_failures"] - 1
     last = retries_done >= len(RETRY_DAYS)
     invoice["next_payment_attempt"] = None if last else first_failure + RETRY_DAYS[retries_done] * DAY
     ctx.tx.put(invoice)
@@ -290,8 +307,8 @@ def load_invoice(ctx: Ctx, inv_id: str) -> dict[str, Any]:
 def pay_invoice(ctx: Ctx, inv_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """`POST /v1/invoices/:id/pay`: charges it now (to `payment_method` if given).
 
-    A decline is Stripe's 402 card_error (the attempt leaves no trace: the sandbox rolls the
-    request back), and the invoice keeps its retry schedule.
+    A decline is Stripe's 402 card_error; the failed attempt is kept (`attempt_count`,
+    `invoice.payment_failed`) and the invoice keeps its retry schedule.
     """
     invoice = load_invoice(ctx, inv_id)
     with ctx.at(clock_now(ctx.tx, invoice.get("test_clock"), ctx.now)):
@@ -310,10 +327,10 @@ def _pay(ctx: Ctx, invoice: dict[str, Any], params: dict[str, Any]) -> dict[str,
             raise invalid("The PaymentMethod must be attached to the customer of the invoice.", param="payment_method")
     else:
         pm = payment_method_for(ctx, invoice)
-    error = attempt(ctx, invoice, pm)
+    error = attempt(ctx, invoice, pm, automatic=False)
     if error is not None:
         extra = {k: v for k, v in error.items() if k in ("decline_code", "charge", "payment_method")}
-        raise StripeAPIError(402, error["message"], type_="card_error", code=error["code"], extra=extra)
+        raise KeptError(402, error["message"], type_="card_error", code=error["code"], extra=extra)
     return invoice
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.billing import run_due
-from webapp.sandbox.clocks import DAY, add_clock_offset
+from webapp.sandbox.clocks import DAY, add_clock_offset, add_months, period_end
 from webapp.sandbox.coerce import as_int, as_str
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
@@ -47,6 +47,12 @@ def advance_clock(ctx: Ctx, clock_id: str, params: dict[str, Any]) -> dict[str, 
         raise invalid(
             "The test clock's new frozen_time must be later than its current frozen_time.", param="frozen_time"
         )
+    if target > furthest(ctx, clock):
+        raise invalid(
+            "A test clock cannot advance more than two intervals of its shortest subscription past its "
+            "frozen_time (two years when it has no subscription).",
+            param="frozen_time",
+        )
     clock.update(status="advancing", status_details={"advancing": {"target_frozen_time": target}})
     ctx.tx.put(clock)
     with ctx.at(clock["frozen_time"]):  # a clock's events carry its own time
@@ -57,6 +63,19 @@ def advance_clock(ctx: Ctx, clock_id: str, params: dict[str, Any]) -> dict[str, 
         ctx.tx.put(clock)
         ctx.emit("test_helpers.test_clock.ready", clock)
     return clock
+
+
+def furthest(ctx: Ctx, clock: dict[str, Any]) -> int:
+    """How far one advance may go: two intervals of the clock's shortest live subscription,
+    else two years (Stripe's limits)."""
+    frozen = int(clock["frozen_time"])
+    ends = [
+        period_end(frozen, item["price"]["recurring"], 2)
+        for sub in ctx.tx.all_of_type("subscription")
+        if sub.get("test_clock") == clock["id"] and sub["status"] != "canceled"
+        for item in sub["items"]["data"]
+    ]
+    return min(ends) if ends else add_months(frozen, 24)
 
 
 def delete_clock(ctx: Ctx, clock_id: str) -> dict[str, Any]:
@@ -80,7 +99,9 @@ def advance_everything(ctx: Ctx, seconds: int) -> dict[str, int]:
     forward by `seconds`, running what falls due on each; returns what it moved and ran."""
     clocks = ctx.tx.all_of_type("test_helpers.test_clock")
     for clock in clocks:
-        advance_clock(ctx, clock["id"], {"frozen_time": clock["frozen_time"] + seconds})
+        target = clock["frozen_time"] + seconds
+        while clock["frozen_time"] < target:  # in steps Stripe allows
+            clock = advance_clock(ctx, clock["id"], {"frozen_time": min(target, furthest(ctx, clock))})
     add_clock_offset(ctx.tx, seconds)
     ctx.now += seconds
     ran = run_due(ctx, None, ctx.now)
