@@ -65,12 +65,11 @@ def renew(ctx: Ctx, sub: dict[str, Any]) -> None:
     if sub["cancel_at_period_end"] or (sub["cancel_at"] is not None and sub["cancel_at"] <= ctx.now):
         end_subscription(ctx, sub, "cancellation_requested")
         return
-    previous = {"items": _periods(sub)}
+    previous = {"items": _periods(sub), "latest_invoice": sub["latest_invoice"]}
     ended = (sub["items"]["data"][0]["current_period_start"], ctx.now)
     begin_next_period(sub)
-    ctx.tx.put(sub)
-    ctx.emit("customer.subscription.updated", sub, previous)
     invoice = create_invoice(ctx, sub, "subscription_cycle", [], ended)
+    ctx.emit("customer.subscription.updated", sub, previous)
     attempt(ctx, invoice, payment_method_for(ctx, invoice))
 
 

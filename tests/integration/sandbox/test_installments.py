@@ -282,3 +282,31 @@ def test_stripes_limits_on_advancing_and_on_phases(sbx_app, sc, client, expect_r
             {"phases": [{"items": [{"price": price.id}], "iterations": 3}]},  # type: ignore[typeddict-unknown-key]
         )
     assert (old.value.code, old.value.param) == ("parameter_unknown", "phases[0][iterations]")
+
+
+def test_what_the_sandbox_does_not_model_is_refused_not_ignored(sc, client):
+    _, customer, price, session, _ = _subscribe(sc, client, setup_fee=False)
+    sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
+    with pytest.raises(stripe.InvalidRequestError) as trial:
+        sc.v1.checkout.sessions.create(
+            {
+                "mode": "subscription",
+                "customer": customer.id,
+                "line_items": [{"price": price.id, "quantity": 1}],
+                "subscription_data": {"trial_period_days": 7},
+                "success_url": "http://localhost/ok",
+            }
+        )
+    assert trial.value.param == "subscription_data[trial_period_days]"
+    with pytest.raises(stripe.InvalidRequestError) as items:
+        sc.v1.subscriptions.update(sub_id, {"items": [{"price": price.id}]})
+    assert items.value.param == "items"
+    with pytest.raises(stripe.InvalidRequestError) as recurring:
+        sc.v1.checkout.sessions.create(
+            {
+                "mode": "payment",
+                "line_items": [{"price": price.id, "quantity": 1}],
+                "success_url": "http://localhost/ok",
+            }
+        )
+    assert recurring.value.param == "line_items[0]"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str
+from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
@@ -152,6 +152,7 @@ def _fill_subscription_session(ctx: Ctx, session: dict[str, Any], params: dict[s
     sub_data = params.get("subscription_data") or {}
     if not isinstance(sub_data, dict):
         raise invalid("Invalid object", param="subscription_data")
+    refuse_unmodelled(sub_data, {"metadata", "description"}, "subscription_data")
     session.update(
         currency=line_items[0]["currency"],
         amount_subtotal=total,

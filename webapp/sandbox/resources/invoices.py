@@ -170,11 +170,8 @@ def create_invoice(
     invoice["status_transitions"]["finalized_at"] = ctx.now
     ctx.tx.put(invoice)
     ctx.emit("invoice.finalized", invoice)
-    previous = {"latest_invoice": sub["latest_invoice"]}
-    sub["latest_invoice"] = inv_id
+    sub["latest_invoice"] = inv_id  # the caller's customer.subscription.* event carries it
     ctx.tx.put(sub)
-    if sub["status"] != "incomplete":
-        ctx.emit("customer.subscription.updated", sub, previous)
     return invoice
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.clocks import clock_now, period_end
-from webapp.sandbox.coerce import as_int, as_metadata, as_str
+from webapp.sandbox.coerce import as_int, as_metadata, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
@@ -173,6 +173,9 @@ def _parse_phases(ctx: Ctx, schedule: dict[str, Any], sub: dict[str, Any], raw: 
         param = f"phases[{index}]"
         if not isinstance(data, dict):
             raise invalid("Invalid object", param=param)
+        refuse_unmodelled(
+            data, {"items", "start_date", "end_date", "duration", "metadata", "proration_behavior"}, param
+        )
         if data.get("start_date") not in (None, ""):
             start = ctx.now if data["start_date"] == "now" else as_int(data["start_date"], f"{param}[start_date]")
         items = _parse_items(ctx, data.get("items"), param)
@@ -188,6 +191,7 @@ def _parse_items(ctx: Ctx, raw: Any, param: str) -> list[dict[str, Any]]:
     items = []
     for index, data in enumerate(raw):
         item_param = f"{param}[items][{index}]"
+        refuse_unmodelled(data, {"price", "quantity"}, item_param)
         price_id = as_str((data or {}).get("price"), f"{item_param}[price]", required=True)
         price = ctx.load(price_id, "price", "price", param=f"{item_param}[price]")
         if price["type"] != "recurring":
@@ -223,6 +227,7 @@ def _phase_end(ctx: Ctx, data: dict[str, Any], start: int, items: list[dict[str,
 
 
 def _update_schedule(ctx: Ctx, sched_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    refuse_unmodelled(params, {"phases", "end_behavior", "metadata", "expand", "proration_behavior"})
     schedule = _load_active(ctx, sched_id)
     sub = ctx.load(schedule["subscription"], "subscription", "subscription")
     previous: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.clocks import clock_now, period_end
-from webapp.sandbox.coerce import as_bool, as_metadata, as_str, merge_metadata
+from webapp.sandbox.coerce import as_bool, as_metadata, as_str, merge_metadata, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
@@ -133,6 +133,7 @@ def load_subscription(ctx: Ctx, sub_id: str) -> dict[str, Any]:
 
 def update_subscription(ctx: Ctx, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """`metadata`, `default_payment_method`, `cancel_at_period_end`, `description`."""
+    refuse_unmodelled(params, {"metadata", "default_payment_method", "cancel_at_period_end", "description", "expand"})
     sub = load_subscription(ctx, sub_id)
     with ctx.at(clock_now(ctx.tx, sub.get("test_clock"), ctx.now)):
         return _update(ctx, sub, params)
