@@ -21,7 +21,7 @@ INCLUDABLE: dict[Any, dict[str, Callable[[Ctx, dict[str, Any]], dict[str, Any]]]
         "line_items": lambda ctx, s: session_line_items(s, f"/v1/checkout/sessions/{s['id']}/line_items")
     },
     "charge": {"refunds": lambda ctx, charge: charge_refunds(charge, ctx)},
-    "invoice": {"payments": lambda ctx, invoice: invoice_payments(invoice)},
+    "invoice": {"payments": invoice_payments},
 }
 
 

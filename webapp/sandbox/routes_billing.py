@@ -10,7 +10,7 @@ import stripe.params as sp
 import stripe.params.test_helpers as spt
 
 from webapp.sandbox.context import Ctx
-from webapp.sandbox.resources.invoices import list_invoices, load_invoice, pay_invoice
+from webapp.sandbox.resources.invoices import list_invoice_payments, list_invoices, load_invoice, pay_invoice
 from webapp.sandbox.resources.products import create_price, create_product, list_prices, list_products
 from webapp.sandbox.resources.subscription_schedules import (
     cancel_schedule,
@@ -164,6 +164,16 @@ def _get_invoice(ctx: Ctx, params: P, m: M, path: str) -> P:
 @route("POST", "/invoices/{id}/pay", params=sp.InvoicePayParams, resource=stripe.Invoice)
 def _pay_invoice(ctx: Ctx, params: P, m: M, path: str) -> P:
     return render(ctx, pay_invoice(ctx, m["id"], params), params)
+
+
+@route("GET", "/invoice_payments", params=sp.InvoicePaymentListParams, resource=stripe.InvoicePayment, listing=True)
+def _list_invoice_payments(ctx: Ctx, params: P, m: M, path: str) -> P:
+    return render_list(ctx, list_invoice_payments(ctx, params, path), params)
+
+
+@route("GET", "/invoice_payments/{id}", params=sp.InvoicePaymentRetrieveParams, resource=stripe.InvoicePayment)
+def _get_invoice_payment(ctx: Ctx, params: P, m: M, path: str) -> P:
+    return render(ctx, ctx.load(m["id"], "invoice_payment", "invoice_payment"), params)
 
 
 # -- test clocks ---------------------------------------------------------------------------

@@ -256,6 +256,7 @@ def _billing_world(sc: stripe.StripeClient, client, customer: str) -> dict[str, 
     )
     sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": 1_800_000_000 + 32 * 24 * 3600})
     invoice = sc.v1.subscriptions.retrieve(sub_id).latest_invoice
+    payment = sc.v1.invoice_payments.list({"invoice": invoice}).data[0]
     # One test-clock customer and no subscription of the others: list by that customer.
     return {
         "billing_customer": on_clock.id,
@@ -264,6 +265,7 @@ def _billing_world(sc: stripe.StripeClient, client, customer: str) -> dict[str, 
         "subscription": sub_id,
         "subscription_schedule": schedule.id,
         "invoice": invoice,
+        "invoice_payment": payment.id,
         "test_clock": clock.id,
     }
 
@@ -285,6 +287,7 @@ def _path_for(template: str, world: dict[str, str]) -> str:
         "subscriptions": "subscription",
         "subscription_schedules": "subscription_schedule",
         "invoices": "invoice",
+        "invoice_payments": "invoice_payment",
         "test_clocks": "test_clock",
     }[template.split("/")[-2] if template.endswith("{id}") else template.split("/")[-3]]
     return template.replace("{id}", world[kind])

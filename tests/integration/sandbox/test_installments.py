@@ -217,6 +217,9 @@ def test_a_card_that_cannot_be_charged_goes_past_due_and_a_new_card_pays(sbx_app
     assert (paid.status, paid.amount_remaining, paid.next_payment_attempt) == ("paid", 0, None)
     pi = sc.v1.payment_intents.retrieve(paid.payments.data[0].payment.payment_intent)
     assert (pi.status, pi.payment_method) == ("succeeded", good.id)
+    # One PaymentIntent for every attempt; it finds its invoice through invoice_payments.
+    found = sc.v1.invoice_payments.list({"payment": {"type": "payment_intent", "payment_intent": pi.id}}).data
+    assert [(p.invoice, p.status, p.amount_paid) for p in found] == [(invoice.id, "paid", 5000)]
     assert sc.v1.subscriptions.retrieve(sub_id).status == "active"
     tail = [e["type"] for e in _events(sbx_app, mark)][-3:]
     assert tail == ["invoice.paid", "invoice.payment_succeeded", "customer.subscription.updated"]

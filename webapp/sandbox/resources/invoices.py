@@ -197,7 +197,8 @@ def subscription_of(invoice: dict[str, Any]) -> str | None:
 
 def _intent_for(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
     """The invoice's PaymentIntent, made on its first attempt (`payment_intent.created`)."""
-    for payment in invoice["_payments"]:
+    for payment_id in invoice["_payments"]:
+        payment = ctx.tx.get(payment_id) or {"payment": {"payment_intent": ""}}
         pi = ctx.tx.get(payment["payment"]["payment_intent"])
         if pi is not None and pi["status"] == "requires_payment_method":
             return pi
@@ -212,23 +213,22 @@ def _intent_for(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
     )
     ctx.tx.put(pi)
     ctx.emit("payment_intent.created", pi)
-    invoice["_payments"].insert(
-        0,
-        {
-            "id": new_id("inpay_"),
-            "object": "invoice_payment",
-            "amount_paid": None,
-            "amount_requested": invoice["amount_due"],
-            "created": ctx.now,
-            "currency": invoice["currency"],
-            "invoice": invoice["id"],
-            "is_default": True,
-            "livemode": False,
-            "payment": {"type": "payment_intent", "payment_intent": pi["id"], "charge": None, "payment_record": None},
-            "status": "open",
-            "status_transitions": {"canceled_at": None, "paid_at": None},
-        },
-    )
+    payment = {
+        "id": new_id("inpay_"),
+        "object": "invoice_payment",
+        "amount_paid": None,
+        "amount_requested": invoice["amount_due"],
+        "created": ctx.now,
+        "currency": invoice["currency"],
+        "invoice": invoice["id"],
+        "is_default": True,
+        "livemode": False,
+        "payment": {"type": "payment_intent", "payment_intent": pi["id"], "charge": None, "payment_record": None},
+        "status": "open",
+        "status_transitions": {"canceled_at": None, "paid_at": None},
+    }
+    ctx.tx.put(payment)
+    invoice["_payments"].insert(0, payment["id"])
     return pi
 
 
@@ -265,10 +265,11 @@ def attempt(
 
 def _paid(ctx: Ctx, invoice: dict[str, Any], pi: dict[str, Any], pm: dict[str, Any]) -> None:
     charge = capture(ctx, pi, pm)
-    payment = invoice["_payments"][0]
+    payment = ctx.tx.get(invoice["_payments"][0])
+    assert payment is not None
     payment.update(amount_paid=invoice["amount_due"], status="paid")
-    payment["payment"]["charge"] = None
     payment["status_transitions"]["paid_at"] = ctx.now
+    ctx.tx.put(payment)
     invoice.update(amount_paid=invoice["amount_due"], amount_remaining=0, status="paid", next_payment_attempt=None)
     invoice["status_transitions"]["paid_at"] = ctx.now
     invoice["_charge"] = charge["id"]
@@ -331,9 +332,28 @@ def _pay(ctx: Ctx, invoice: dict[str, Any], params: dict[str, Any]) -> dict[str,
     return invoice
 
 
-def invoice_payments(invoice: dict[str, Any]) -> dict[str, Any]:
-    """The includable `payments` list (what `expand[]=payments` adds)."""
-    return list_object(f"/v1/invoice_payments?invoice={invoice['id']}", [public(p) for p in invoice["_payments"]])
+def invoice_payments(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
+    """The includable `payments` list (what `expand[]=payments` adds), newest first."""
+    payments = [ctx.tx.get(payment_id) for payment_id in invoice["_payments"]]
+    return list_object(f"/v1/invoice_payments?invoice={invoice['id']}", [public(p) for p in payments if p])
+
+
+def list_invoice_payments(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    """`GET /v1/invoice_payments`: by `invoice`, `payment[payment_intent]`, `status` — how
+    a PaymentIntent (which names no invoice in this API version) finds its invoice."""
+    inv_id = as_str(params.get("invoice"), "invoice")
+    status = as_str(params.get("status"), "status")
+    payment = params.get("payment") if isinstance(params.get("payment"), dict) else {}
+    pi_id = as_str(payment.get("payment_intent"), "payment[payment_intent]")
+
+    def keep(obj: dict[str, Any]) -> bool:
+        return (
+            (inv_id is None or obj["invoice"] == inv_id)
+            and (status is None or obj["status"] == status)
+            and (pi_id is None or obj["payment"]["payment_intent"] == pi_id)
+        )
+
+    return object_page(ctx, params, url, object_type="invoice_payment", kind="invoice_payment", keep=keep)
 
 
 def list_invoices(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
