@@ -111,7 +111,7 @@ def test_checkout_in_subscription_mode_makes_a_paid_subscription(sbx_app, sc, cl
     )
     assert sub.start_date == START and sub["items"].data[0].current_period_end == _month(1)
     pm = sc.v1.payment_methods.retrieve(sub.default_payment_method)
-    assert (pm.customer, pm.card.last4) == (customer.id, "4242")
+    assert (pm.customer, pm.card.last4, customer.created) == (customer.id, "4242", START)
     assert (invoice.status, invoice.amount_paid, invoice.billing_reason) == ("paid", 5900, "subscription_create")
     assert [line.amount for line in invoice.lines.data] == [5000, 900]
     assert invoice.parent.subscription_details.subscription == sub.id
