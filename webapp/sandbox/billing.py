@@ -12,7 +12,8 @@ it. At a subscription's period end, in this order:
 2. `cancel_at_period_end` / `cancel_at` reached: canceled, no invoice;
 3. otherwise the next period begins and its invoice is made and charged (`invoices`).
 
-An open invoice's `next_payment_attempt` is due like a renewal (`invoices.RETRY_DAYS`).
+An open invoice's `next_payment_attempt` is due like a renewal (`invoices.RETRY_DAYS`),
+unless its subscription has been canceled meanwhile (the invoice stays open and payable).
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ def _next_due(ctx: Ctx, clock: str | None, until: int) -> tuple[int, str, dict[s
             found.append((current_period_end(sub), 1, "renew", sub))
     for invoice in ctx.tx.all_of_type("invoice"):
         when = invoice.get("next_payment_attempt")
-        if invoice["status"] == "open" and when is not None and when <= until and subscription_of(invoice) in subs:
+        sub = subs.get(subscription_of(invoice) or "")
+        # A canceled subscription's open invoices are no longer retried (still payable).
+        if invoice["status"] == "open" and when is not None and when <= until and sub and sub["status"] != "canceled":
             found.append((when, 0, "retry", invoice))
     if not found:
         return None

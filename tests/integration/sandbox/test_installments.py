@@ -313,3 +313,16 @@ def test_what_the_sandbox_does_not_model_is_refused_not_ignored(sc, client):
             }
         )
     assert recurring.value.param == "line_items[0]"
+
+
+def test_canceling_a_past_due_subscription_stops_its_retries(sc, client):
+    clock, customer, _, session, _ = _subscribe(sc, client, setup_fee=False)
+    sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
+    failing = sc.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": customer.id})
+    sc.v1.subscriptions.update(sub_id, {"default_payment_method": failing.id})
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 3600})
+    canceled = sc.v1.subscriptions.cancel(sub_id)
+    assert (canceled.status, canceled.canceled_at) == ("canceled", _month(1) + 3600)
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 10 * DAY})
+    invoice = sc.v1.invoices.retrieve(canceled.latest_invoice)
+    assert (invoice.status, invoice.attempt_count) == ("open", 1)
