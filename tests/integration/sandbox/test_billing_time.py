@@ -98,22 +98,39 @@ def test_the_3155_card_pays_a_subscription_and_its_renewals(sc, client):
     assert [i.status for i in sc.v1.invoices.list({"subscription": sub_id}).data] == ["paid", "paid"]
 
 
+def _plain_subscription(sc, client, price_id: str) -> str:
+    """A subscription without a test clock, paid through Checkout."""
+    session = sc.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer_email": "plain@example.test",
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "success_url": "http://localhost/ok",
+        }
+    )
+    assert pay(client, session).status_code == 303
+    return sc.v1.checkout.sessions.retrieve(session.id).subscription
+
+
 def test_every_billing_list_pages_to_its_end(sc, client):
     for _ in range(2):
-        _subscribe(sc, client)
+        clock, _, price, _, _ = _subscribe(sc, client)
+    plain = [_plain_subscription(sc, client, price.id) for _ in range(2)]
+    # Subscriptions on test clocks are listed only by customer or clock, as at Stripe.
+    assert [s.id for s in sc.v1.subscriptions.list().data] == list(reversed(plain))
+    assert len(sc.v1.subscriptions.list({"test_clock": clock.id}).data) == 1
     lists = {
         "products": sc.v1.products.list,
         "prices": sc.v1.prices.list,
         "subscriptions": sc.v1.subscriptions.list,
         "invoices": sc.v1.invoices.list,
+        "invoice_payments": sc.v1.invoice_payments.list,
         "test_clocks": sc.v1.test_helpers.test_clocks.list,
     }
     for name, lister in lists.items():
         everything = [o.id for o in lister({"limit": 100}).data]
         paged = [o.id for o in lister({"limit": 1}).auto_paging_iter()]
         assert paged == everything and everything, name
-    schedules = [
-        sc.v1.subscription_schedules.create({"from_subscription": s.id}).id for s in sc.v1.subscriptions.list().data
-    ]
+    schedules = [sc.v1.subscription_schedules.create({"from_subscription": s}).id for s in reversed(plain)]
     paged = [s.id for s in sc.v1.subscription_schedules.list({"limit": 1}).auto_paging_iter()]
     assert paged == list(reversed(schedules))

@@ -192,12 +192,16 @@ def cancel_subscription(ctx: Ctx, sub_id: str, params: dict[str, Any]) -> dict[s
 
 
 def list_subscriptions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
-    """Stripe's filters; without `status`, every status but `canceled` (`status=all`: all)."""
+    """Stripe's filters; without `status`, every status but `canceled` (`status=all`: all).
+    Subscriptions on test clocks are listed only with `customer` or `test_clock`, as at Stripe."""
     status = as_str(params.get("status"), "status")
     clock = as_str(params.get("test_clock"), "test_clock")
     price = as_str(params.get("price"), "price")
+    customer = as_str(params.get("customer"), "customer")
 
     def keep(sub: dict[str, Any]) -> bool:
+        if clock is None and customer is None and sub.get("test_clock"):
+            return False
         if status is None and sub["status"] == "canceled":
             return False
         if status == "ended":
@@ -215,5 +219,5 @@ def list_subscriptions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, 
         object_type="subscription",
         kind="subscription",
         keep=keep,
-        customer=as_str(params.get("customer"), "customer"),
+        customer=customer,
     )
