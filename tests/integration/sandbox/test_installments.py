@@ -104,6 +104,7 @@ def test_checkout_in_subscription_mode_makes_a_paid_subscription(sbx_app, sc, cl
     session = sc.v1.checkout.sessions.retrieve(session.id, {"expand": ["subscription", "invoice.payments"]})
     assert (session.status, session.payment_status, session.payment_intent) == ("complete", "paid", None)
     sub, invoice = session.subscription, session.invoice
+    assert [s.id for s in sc.v1.checkout.sessions.list({"subscription": sub.id}).data] == [session.id]
     assert (sub.status, sub.metadata.to_dict(), sub.test_clock) == (
         "active",
         {"payment_session_id": "ps_7", "installments": "3"},

@@ -278,10 +278,14 @@ def expire_session(ctx: Ctx, cs_id: str) -> dict[str, Any]:
 
 
 def list_sessions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
-    """Sessions, filtered by customer, payment_intent and status (as lazily expired)."""
+    """Sessions, filtered by customer, payment_intent, subscription and status (as lazily
+    expired)."""
     status = as_str(params.get("status"), "status")
+    subscription = as_str(params.get("subscription"), "subscription")
 
     def keep(session: dict[str, Any]) -> bool:
+        if subscription is not None and session.get("subscription") != subscription:
+            return False
         return status is None or _current_status(ctx, session) == status
 
     page = object_page(
