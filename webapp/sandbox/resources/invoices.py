@@ -20,13 +20,14 @@ from typing import Any
 
 from webapp.sandbox.cards import card_error
 from webapp.sandbox.clocks import DAY, clock_now
-from webapp.sandbox.coerce import as_str
+from webapp.sandbox.coerce import as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import KeptError, invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount
 from webapp.sandbox.resources.charges import build_failed_charge
 from webapp.sandbox.resources.payment_intents import capture, new_payment_intent, record_failure
+from webapp.sandbox.resources.products import PAGING
 from webapp.sandbox.resources.subscriptions import end_subscription, set_status
 
 RETRY_DAYS = (1, 3, 5)  # after the first failed attempt
@@ -341,6 +342,7 @@ def invoice_payments(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
 def list_invoice_payments(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
     """`GET /v1/invoice_payments`: by `invoice`, `payment[payment_intent]`, `status` — how
     a PaymentIntent (which names no invoice in this API version) finds its invoice."""
+    refuse_unmodelled(params, PAGING | {"invoice", "status", "payment"})
     inv_id = as_str(params.get("invoice"), "invoice")
     status = as_str(params.get("status"), "status")
     payment = params.get("payment") if isinstance(params.get("payment"), dict) else {}
@@ -357,12 +359,16 @@ def list_invoice_payments(ctx: Ctx, params: dict[str, Any], url: str) -> dict[st
 
 
 def list_invoices(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    refuse_unmodelled(params, PAGING | {"status", "subscription", "customer", "collection_method"})
     status = as_str(params.get("status"), "status")
     sub_id = as_str(params.get("subscription"), "subscription")
+    method = as_str(params.get("collection_method"), "collection_method")
 
     def keep(invoice: dict[str, Any]) -> bool:
-        return (status is None or invoice["status"] == status) and (
-            sub_id is None or subscription_of(invoice) == sub_id
+        return (
+            (status is None or invoice["status"] == status)
+            and (sub_id is None or subscription_of(invoice) == sub_id)
+            and (method is None or invoice["collection_method"] == method)
         )
 
     return object_page(

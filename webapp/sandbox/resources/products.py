@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.coerce import as_bool, as_currency, as_int, as_metadata, as_str
+from webapp.sandbox.coerce import as_bool, as_currency, as_int, as_metadata, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
@@ -155,7 +155,11 @@ def plan_of(price: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+PAGING = {"limit", "starting_after", "ending_before", "expand", "created"}
+
+
 def list_products(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    refuse_unmodelled(params, PAGING | {"active"})
     active = None if params.get("active") in (None, "") else as_bool(params["active"], "active")
     return object_page(
         ctx,
@@ -168,15 +172,18 @@ def list_products(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 def list_prices(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    refuse_unmodelled(params, PAGING | {"active", "product", "type", "currency"})
     active = None if params.get("active") in (None, "") else as_bool(params["active"], "active")
     product = as_str(params.get("product"), "product")
     type_ = as_str(params.get("type"), "type")
+    currency = as_str(params.get("currency"), "currency")
 
     def keep(price: dict[str, Any]) -> bool:
         return (
             (active is None or price["active"] == active)
             and (product is None or price["product"] == product)
             and (type_ is None or price["type"] == type_)
+            and (currency is None or price["currency"] == currency.lower())
         )
 
     return object_page(ctx, params, url, object_type="price", kind="price", keep=keep)

@@ -19,6 +19,7 @@ from webapp.sandbox.coerce import as_int, as_metadata, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
+from webapp.sandbox.resources.products import PAGING
 from webapp.sandbox.resources.subscriptions import current_period_end, end_subscription
 
 END_BEHAVIORS = ("cancel", "release")
@@ -297,6 +298,7 @@ def _release_schedule(ctx: Ctx, sched_id: str) -> dict[str, Any]:
 
 
 def list_schedules(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    refuse_unmodelled(params, PAGING | {"customer"})
     return object_page(
         ctx,
         params,

@@ -16,7 +16,7 @@ from webapp.sandbox.coerce import as_bool, as_metadata, as_str, merge_metadata, 
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
-from webapp.sandbox.resources.products import plan_of
+from webapp.sandbox.resources.products import PAGING, plan_of
 
 
 def build_subscription(
@@ -194,6 +194,7 @@ def cancel_subscription(ctx: Ctx, sub_id: str, params: dict[str, Any]) -> dict[s
 def list_subscriptions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
     """Stripe's filters; without `status`, every status but `canceled` (`status=all`: all).
     Subscriptions on test clocks are listed only with `customer` or `test_clock`, as at Stripe."""
+    refuse_unmodelled(params, PAGING | {"status", "test_clock", "price", "customer"})
     status = as_str(params.get("status"), "status")
     clock = as_str(params.get("test_clock"), "test_clock")
     price = as_str(params.get("price"), "price")

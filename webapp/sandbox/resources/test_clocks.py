@@ -12,10 +12,11 @@ from typing import Any
 
 from webapp.sandbox.billing import run_due
 from webapp.sandbox.clocks import DAY, add_clock_offset, add_months, period_end
-from webapp.sandbox.coerce import as_int, as_str
+from webapp.sandbox.coerce import as_int, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
+from webapp.sandbox.resources.products import PAGING
 
 
 def create_clock(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +92,7 @@ def delete_clock(ctx: Ctx, clock_id: str) -> dict[str, Any]:
 
 
 def list_clocks(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
+    refuse_unmodelled(params, PAGING)
     return object_page(ctx, params, url, object_type="test_helpers.test_clock", kind="test_clock")
 
 
