@@ -135,8 +135,9 @@ def settle_session(app: Flask, cs_id: str, *, fail: bool = False) -> dict[str, A
 
 
 def advance_time(app: Flask, *, days: int) -> dict[str, int]:
-    """What `flask stripe-sandbox advance --days N` does: every test clock and the sandbox's
-    own "now" move forward, and what falls due runs in order (`billing`)."""
+    """What `flask stripe-sandbox advance --days N` does: every test clock, and the sandbox's
+    own "now" of billing objects without a clock, move forward, and what falls due runs in
+    order (`billing`, `clocks`)."""
     from webapp.sandbox.clocks import DAY
     from webapp.sandbox.resources.test_clocks import advance_everything
 

@@ -77,8 +77,9 @@ def settle(session_id: str, fail: bool) -> None:
 @stripe_sandbox_cli.command("advance")
 @click.option("--days", type=click.IntRange(min=1), required=True, help="How many days to move time forward.")
 def advance(days: int) -> None:
-    """Moves every test clock and the sandbox's own "now" forward, running what falls due
-    (renewal invoices, payment retries, schedule ends) in order, and delivers the events."""
+    """Moves every test clock, and the sandbox's own "now" of subscriptions without a clock,
+    forward, running what falls due (renewal invoices, payment retries, schedule ends) in
+    order, and delivers the events. Checkout Sessions keep real time."""
     from webapp.sandbox.clocks import DAY
     from webapp.sandbox.resources.test_clocks import advance_everything
 

@@ -1,9 +1,12 @@
 """Time in the sandbox: billing intervals, test clocks' time, and the sandbox's own "now".
 
-Objects of a customer created with a `test_clock` live at that clock's `frozen_time`;
-every other object lives at the sandbox's "now": real time plus an offset that
-`flask stripe-sandbox advance --days N` moves forward (stored in the sandbox database, so
-every process sees it). Billing periods follow Stripe: a monthly period ends on the
+Billing objects (subscriptions, schedules, invoices and their payments) of a customer
+created with a `test_clock` live at that clock's `frozen_time`; those of other customers
+live at the sandbox's own "now": real time plus an offset that `flask stripe-sandbox
+advance --days N` moves forward (stored in the sandbox database, so every process sees
+it). Everything else — Checkout Sessions and their `expires_at`, one-time payments,
+refunds, idempotency keys — runs on real time, so the app's own clock still agrees with
+them after an advance. Billing periods follow Stripe: a monthly period ends on the
 anchor's day of the month, or the month's last day when it is shorter (Jan 31 → Feb 28 →
 Mar 31).
 """
@@ -57,9 +60,10 @@ def period_end(anchor: int, recurring: dict[str, Any], periods: int) -> int:
     return anchor + _FIXED[interval] * count * periods
 
 
-def clock_now(tx: Tx, clock_id: str | None, default: int) -> int:
-    """The time objects on `clock_id` live at (`default`, the sandbox's now, without a clock)."""
-    if not clock_id:
-        return default
-    clock = tx.get(clock_id)
-    return int(clock["frozen_time"]) if clock else default
+def clock_now(tx: Tx, clock_id: str | None, real_now: int) -> int:
+    """The time billing objects on `clock_id` live at; without a clock, the sandbox's own
+    "now" (`real_now` plus the offset)."""
+    clock = tx.get(clock_id) if clock_id else None
+    if clock is None:
+        return real_now + clock_offset(tx)
+    return int(clock["frozen_time"])

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from webapp.sandbox.clocks import clock_offset
 from webapp.sandbox.context import Ctx
 from webapp.sandbox.store import FAULT_KINDS, Delivery, Store, get_store
 
@@ -102,7 +101,6 @@ class Sandbox:
                 request_id=request_id,
                 idempotency_key=idempotency_key,
             )
-            ctx.now += clock_offset(tx)  # the sandbox's own "now" (`flask stripe-sandbox advance`)
             yield ctx
         # Reached only after COMMIT: a webhook must never describe state a reader can't see.
         if ctx.emitted and self.settings.webhooks_enabled:

@@ -3,6 +3,8 @@ hosted page in subscription mode, the Billing lists paged to their end."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import stripe
 
@@ -77,6 +79,19 @@ def test_the_cli_advances_clocks_and_the_sandboxs_own_time(sbx_app, sc, client):
         ]
     refused = sbx_app.test_cli_runner().invoke(args=["stripe-sandbox", "advance", "--days", "0"])
     assert refused.exit_code != 0
+    # Checkout still runs on real time: the app's own expires_at is accepted after an advance.
+    later = sc.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer_email": "later@example.test",
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "success_url": "http://localhost/ok",
+            "expires_at": int(time.time()) + 31 * 60,
+        }
+    )
+    assert pay(client, later).status_code == 303
+    later_sub = sc.v1.subscriptions.retrieve(sc.v1.checkout.sessions.retrieve(later.id).subscription)
+    assert later_sub.start_date >= int(time.time()) + 32 * DAY - 60  # billing lives on the sandbox's now
 
 
 def test_the_hosted_page_shows_the_subscription_and_every_test_card(sc, client):

@@ -15,7 +15,7 @@ _TEXT_FIELDS = (("email", 512), ("name", 256), ("description", 5000), ("phone", 
 def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     """A customer; on a `test_clock` it is made at the clock's time, as its objects will be."""
     clock = _test_clock(ctx, params.get("test_clock"))
-    with ctx.at(clock_now(ctx.tx, clock, ctx.now)):
+    with ctx.at(clock_now(ctx.tx, clock, ctx.now) if clock else ctx.now):
         return _create(ctx, params, clock)
 
 

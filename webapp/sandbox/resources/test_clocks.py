@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.billing import run_due
-from webapp.sandbox.clocks import DAY, add_clock_offset, add_months, period_end
+from webapp.sandbox.clocks import DAY, add_clock_offset, add_months, clock_now, period_end
 from webapp.sandbox.coerce import as_int, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
@@ -105,6 +105,5 @@ def advance_everything(ctx: Ctx, seconds: int) -> dict[str, int]:
         while clock["frozen_time"] < target:  # in steps Stripe allows
             clock = advance_clock(ctx, clock["id"], {"frozen_time": min(target, furthest(ctx, clock))})
     add_clock_offset(ctx.tx, seconds)
-    ctx.now += seconds
-    ran = run_due(ctx, None, ctx.now)
+    ran = run_due(ctx, None, clock_now(ctx.tx, None, ctx.now))
     return {"clocks": len(clocks), "due": ran}
