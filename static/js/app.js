@@ -228,3 +228,25 @@
 
   document.addEventListener("DOMContentLoaded", syncCouponField);
 })();
+
+/* The compact header menu on narrow screens. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest(".menu-toggle");
+    if (!toggle) return;
+    var header = toggle.closest(".site-header");
+    var open = !header.classList.contains("menu-open");
+    header.classList.toggle("menu-open", open);
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var header = document.querySelector(".site-header.menu-open");
+    if (!header) return;
+    header.classList.remove("menu-open");
+    var toggle = header.querySelector(".menu-toggle");
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.focus();
+  });
+})();
