@@ -174,12 +174,11 @@
 
   // Confirmation step: the first submit shows a panel naming what will happen.
   function confirmText(form) {
-    var all = form.querySelector("input[name=refund_all]:checked, input[name=refund_mode][value=all]:checked");
+    var all = form.querySelector("input[name=refund_all]:checked");
     var amountInput = form.querySelector("input[name=amount]");
     var amount = all ? form.getAttribute("data-remaining") : (amountInput && amountInput.value.trim());
-    if (!all && amount && form.getAttribute("data-currency-symbol") && !/[^\d.,\s]/.test(amount)) {
-      amount = form.getAttribute("data-currency-symbol") + amount;
-    }
+    var code = form.getAttribute("data-currency-code");
+    if (!all && amount && code && /^[\d.,\s]+$/.test(amount)) amount = amount + " " + code;
     return form.getAttribute("data-confirm-template").replace("{amount}", amount || "");
   }
   document.addEventListener("submit", function (event) {
@@ -213,17 +212,20 @@
     form.requestSubmit ? form.requestSubmit() : form.submit();
   });
 
-  // Refund form: "all that remains" clears and disables the amount; a partial refund needs one.
-  document.addEventListener("change", function (event) {
-    var radio = event.target;
-    if (!radio.matches || !radio.matches("input[name=refund_mode]")) return;
-    var form = radio.form;
-    var amount = form && form.querySelector("input[name=amount]");
+  // Refund form: "all that remains" clears and disables the amount; otherwise an amount is required.
+  function syncRefundAll(box) {
+    var amount = box.form && box.form.querySelector("input[name=amount]");
     if (!amount) return;
-    var all = radio.value === "all" && radio.checked;
-    amount.disabled = all;
-    amount.required = !all;
-    if (all) amount.value = "";
+    amount.disabled = box.checked;
+    amount.required = !box.checked;
+    if (box.checked) amount.value = "";
+  }
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box.matches && box.matches("input[name=refund_all]")) syncRefundAll(box);
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("input[name=refund_all]").forEach(syncRefundAll);
   });
 
   document.addEventListener("DOMContentLoaded", syncCouponField);
