@@ -108,6 +108,7 @@
       if (node && node.removeAttribute) node.removeAttribute("aria-busy");
     });
   });
+  document.addEventListener("htmx:afterSwap", syncCouponField);
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail.target;
     if (target && target.removeAttribute) target.removeAttribute("aria-busy");
