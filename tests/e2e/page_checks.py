@@ -60,7 +60,7 @@ class PageChecker:
 
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.evaluate(self.axe)
-        context = {"exclude": [[sel] for sel in exclude]} if exclude else "document"
+        context = {"include": [["html"]], "exclude": [[sel] for sel in exclude or []]}
         result = page.evaluate(
             "([context, tags]) => axe.run(context, "
             "{runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
