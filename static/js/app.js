@@ -253,3 +253,24 @@
     toggle.focus();
   });
 })();
+
+/* Coupon states that depend on the clock, when the server did not decide them. */
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var now = Date.now();
+    document.querySelectorAll("[data-state=active][data-valid-until], [data-state=active][data-valid-from]").forEach(function (badge) {
+      var until = Date.parse(badge.getAttribute("data-valid-until") || "");
+      var from = Date.parse(badge.getAttribute("data-valid-from") || "");
+      if (!isNaN(until) && until <= now) {
+        badge.textContent = "Expired";
+        badge.className = "badge badge-warn";
+        badge.setAttribute("data-state", "expired");
+      } else if (!isNaN(from) && from > now) {
+        badge.textContent = "Scheduled";
+        badge.className = "badge";
+        badge.setAttribute("data-state", "scheduled");
+      }
+    });
+  });
+})();

@@ -219,6 +219,10 @@ def test_every_page_fits_the_screen_and_passes_axe(live_app, live_server, browse
         ):
             page.goto(base + path)
             checker.check(page, name)
+        page.goto(f"{base}/admin/coupons")
+        assert page.locator("tr[data-coupon=OLDIE] [data-col=state]").inner_text().startswith("Expired")
+        assert page.locator("tr[data-coupon=ONEUSE] [data-col=state]").inner_text().startswith("Used up")
+        assert page.locator("tr[data-coupon=WELCOME10] [data-col=state]").inner_text().startswith("ACTIVE")
         page.goto(f"{base}/admin/enrollments/{urls['paid_enrollment']}")
         page.fill("#amount", "5.00")
         page.fill("#reason", "Goodwill")
