@@ -13,6 +13,7 @@ from webapp.sandbox.context import Ctx, public
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.resources.charges import charge_refunds
 from webapp.sandbox.resources.checkout_sessions import session_line_items
+from webapp.sandbox.resources.invoices import invoice_payments
 
 # object -> {field: builder}: the lists Stripe includes only when expanded.
 INCLUDABLE: dict[Any, dict[str, Callable[[Ctx, dict[str, Any]], dict[str, Any]]]] = {
@@ -20,6 +21,7 @@ INCLUDABLE: dict[Any, dict[str, Callable[[Ctx, dict[str, Any]], dict[str, Any]]]
         "line_items": lambda ctx, s: session_line_items(s, f"/v1/checkout/sessions/{s['id']}/line_items")
     },
     "charge": {"refunds": lambda ctx, charge: charge_refunds(charge, ctx)},
+    "invoice": {"payments": invoice_payments},
 }
 
 

@@ -231,3 +231,7 @@ def _get_event(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -
 @route("GET", "/events", params=sp.EventListParams, resource=stripe.Event, listing=True)
 def _list_events(ctx: Ctx, params: dict[str, Any], m: dict[str, str], path: str) -> dict[str, Any]:
     return list_events(ctx, params, path)
+
+
+# The Billing routes register themselves with `route` (kept apart for the module's size).
+from webapp.sandbox import routes_billing  # noqa: E402, F401
