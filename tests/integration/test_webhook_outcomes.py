@@ -102,7 +102,7 @@ class TestRefusedBodies:
 
     def test_the_refusal_message_names_the_field_that_cannot_be_stored(self, app, client):
         response = deliver(client, body_of(event("payment_intent.succeeded", {"metadata": {"note": "a\x00b"}})))
-        assert "data.object.metadata.note" in response.get_json()["error"]["message"]
+        assert "data.object.metadata.note" in response.get_json()["message"]
 
     @pytest.mark.parametrize("body", ["this is not json", "[1, 2]", '{"object": "event"}'])
     def test_a_bad_signature_is_still_invalid_signature_whatever_the_body(self, app, client, body):
