@@ -13,9 +13,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from checkout_helpers import FAST_STRIPE, enrollments, make_coupon, make_course, signed_headers, update_row
-from page_checks import WIDTHS, PageChecker, axe_source
 from playwright.sync_api import expect
+
+from tests.e2e.page_checks import WIDTHS, PageChecker, axe_source
+from tests.support.checkout import FAST_STRIPE
+from tests.support.factories import make_coupon, make_course
+from tests.support.rows import enrollments, update_row
+from tests.support.webhooks import signed_headers
 
 pytestmark = pytest.mark.browser
 
@@ -415,7 +419,7 @@ def test_phone_header_menu_opens_and_closes(live_app, live_server, browser):
 
 
 def test_admin_who_signs_in_lands_on_the_dashboard(live_app, live_server, browser):
-    from browser_helpers import sign_in
+    from tests.support.browser import sign_in_with_form as sign_in
 
     context, page = _context(browser, live_app, live_server.url, WIDTHS[0])
     sign_in(page, live_server.url, "admin_lands", admin=True)
