@@ -22,6 +22,7 @@ GET_PAGES = [
     "/admin/coupons/c_1",
     "/admin/payments",
     "/admin/events",
+    "/admin/events/evt_1",
 ]
 ACTIONS = [
     "/admin/enrollments/e_1/refund",
@@ -219,11 +220,14 @@ class TestAccess:
 
     def test_admin_sees_every_page(self, app, client, auth, known):
         from webapp.extensions import db
-        from webapp.models import Coupon, Enrollment
+        from webapp.models import Coupon, Enrollment, StripeEvent
 
         with app.app_context():
             eid = db.session.scalar(sa.select(Enrollment.id).limit(1))
             cid = db.session.scalar(sa.select(Coupon.id).limit(1))
+            event = StripeEvent(id="evt_1", type="customer.created", status="PROCESSED", payload={"id": "evt_1"})
+            db.session.add(event)
+            db.session.commit()
         auth.sign_in(ADMIN, admin=True)
         for path in GET_PAGES:
             path = path.replace("e_1", eid).replace("c_1", cid)
@@ -664,6 +668,72 @@ class TestPaymentsAndEvents:
         assert [a[0] for a in _audit(app, "stripe_event.replayed")] == [ADMIN]
         missing = client.post("/admin/events/evt_nope/replay", follow_redirects=True)
         assert "does not exist" in text(missing)
+
+    def test_replay_returns_to_the_filtered_list(self, app, client, auth):
+        from webapp.extensions import db
+        from webapp.models import StripeEvent
+
+        with app.app_context():
+            db.session.add(
+                StripeEvent(
+                    id="evt_back",
+                    type="customer.created",
+                    status="FAILED",
+                    payload={"id": "evt_back", "object": "event", "type": "customer.created", "data": {"object": {}}},
+                )
+            )
+            db.session.commit()
+        auth.sign_in(ADMIN, admin=True)
+        form = {"status": "FAILED", "type": "customer.created", "after": "cursor-1", "next": "https://evil.test"}
+        replayed = client.post("/admin/events/evt_back/replay", data=form)
+        assert replayed.status_code == 303
+        location = replayed.headers["Location"]
+        assert location.startswith("/admin/events?")
+        assert "status=FAILED" in location and "type=customer.created" in location and "after=cursor-1" in location
+        assert "evil" not in location and "next=" not in location
+        # The list's filter is kept on a refusal too, and an empty one gives the plain list.
+        assert (
+            client.post("/admin/events/evt_nope/replay", data={"status": "IGNORED"}).headers["Location"]
+            == "/admin/events?status=IGNORED"
+        )
+        assert client.post("/admin/events/evt_nope/replay").headers["Location"] == "/admin/events"
+
+    def test_event_payload_page_escapes_the_stored_json(self, app, client, auth):
+        from webapp.extensions import db
+        from webapp.models import StripeEvent
+
+        payload = {
+            "id": "evt_payload",
+            "object": "event",
+            "type": "charge.updated",
+            "data": {"object": {"id": "ch_1", "description": "<script>alert(1)</script>"}},
+        }
+        with app.app_context():
+            db.session.add(
+                StripeEvent(
+                    id="evt_payload",
+                    type="charge.updated",
+                    status="IGNORED",
+                    last_error="no handler for charge.updated",
+                    payload=payload,
+                )
+            )
+            db.session.commit()
+        auth.sign_in(ADMIN, admin=True)
+        listing = client.get("/admin/events").get_data(as_text=True)
+        assert 'href="/admin/events/evt_payload"' in listing
+        row = listing.split('data-event-id="evt_payload"', 1)[1].split("</tr>", 1)[0]
+        assert 'data-label="Reason"' in row and "Reason:" in row and "no handler for charge.updated" in row
+        response = client.get("/admin/events/evt_payload")
+        assert response.status_code == 200
+        raw = response.get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in raw
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
+        assert '  "data": {\n    "object": {' in text(response)  # pretty-printed
+        assert "no handler for charge.updated" in text(response)
+        assert client.get("/admin/events/evt_unknown").status_code == 404
+        auth.sign_in("learner_1")
+        assert client.get("/admin/events/evt_payload").status_code == 403
 
 
 def test_unticking_active_on_the_edit_form_deactivates(app, client, auth):
