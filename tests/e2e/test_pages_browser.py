@@ -163,10 +163,11 @@ def test_every_page_fits_the_screen_and_passes_axe(live_app, live_server, browse
     _deliver_events(live_app)
     with live_app.app_context():
         from webapp.extensions import db
-        from webapp.models import Coupon, PaymentMethod
+        from webapp.models import Coupon, PaymentMethod, StripeEvent
 
         card_id = db.session.query(PaymentMethod).first().id
         coupon_id = db.session.query(Coupon).filter_by(code="WELCOME10").one().id
+        event_id = db.session.query(StripeEvent).order_by(StripeEvent.received_at).first().id
 
     for size in WIDTHS:
         # Signed out
@@ -212,6 +213,12 @@ def test_every_page_fits_the_screen_and_passes_axe(live_app, live_server, browse
         ):
             page.goto(base + path)
             checker.check(page, name)
+        page.goto(base + "/account/enrollments")
+        assert "Refunded $10.00" in page.locator(f"#enrollment-{urls['paid_enrollment']}").inner_text()
+        assert "Processing" in page.locator("#pending-purchases").inner_text()
+        page.goto(urls["success"])
+        assert page.get_by_test_id("refunded").inner_text() == "Refunded $10.00"
+        assert page.get_by_test_id("paid-with").inner_text() == "Visa ending in 4242"
         # The checkout after an error answer to Apply: the message sits inside the summary.
         page.goto(f"{base}/checkout/{SPARE}")
         page.route("**/coupon", lambda route: route.fulfill(status=429, body=RATE_LIMITED, content_type="text/html"))
@@ -245,10 +252,20 @@ def test_every_page_fits_the_screen_and_passes_axe(live_app, live_server, browse
             ("admin-coupon-edit", f"/admin/coupons/{coupon_id}"),
             ("admin-events", "/admin/events"),
             ("admin-events-filtered", "/admin/events?status=PROCESSED"),
+            ("admin-event-payload", f"/admin/events/{event_id}"),
             ("dev-mail", "/dev/mail"),
         ):
             page.goto(base + path)
             checker.check(page, name)
+        page.goto(f"{base}/admin/coupons")
+        page.fill("#code", "MONEY")
+        page.fill("#value", "10")
+        page.fill("#minimum_amount", "20.001")
+        page.fill("#maximum_discount", "abc")
+        page.fill("#max_uses", "0")
+        page.get_by_role("button", name="Create coupon").click()
+        assert page.locator(".field-error").count() >= 2  # every bad field at once, next to it
+        checker.check(page, "admin-coupon-field-errors")
         page.goto(f"{base}/admin/coupons")
         assert page.locator("tr[data-coupon=OLDIE] [data-col=state]").inner_text().startswith("Expired")
         assert page.locator("tr[data-coupon=ONEUSE] [data-col=state]").inner_text().startswith("Used up")
