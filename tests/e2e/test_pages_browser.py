@@ -13,9 +13,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from checkout_helpers import FAST_STRIPE, enrollments, make_coupon, make_course, signed_headers, update_row
-from page_checks import WIDTHS, PageChecker, axe_source
 from playwright.sync_api import expect
+
+from tests.e2e.page_checks import WIDTHS, PageChecker, axe_source
+from tests.support.checkout import FAST_STRIPE
+from tests.support.factories import make_coupon, make_course
+from tests.support.rows import enrollments, update_row
+from tests.support.webhooks import signed_headers
 
 pytestmark = pytest.mark.browser
 
