@@ -125,6 +125,7 @@ class CheckoutSession:
     card_brand: str | None
     card_last4: str | None
     payment_intent_status: str | None
+    payment_method_type: str | None = None  # "card", "customer_balance" (bank transfer), …
 
     @classmethod
     def from_stripe(cls, cs: dict[str, Any]) -> CheckoutSession:
@@ -150,6 +151,7 @@ class CheckoutSession:
             card_brand=card.get("brand"),
             card_last4=card.get("last4"),
             payment_intent_status=pi.get("status"),
+            payment_method_type=dict_of(pi.get("payment_method")).get("type"),
         )
 
 

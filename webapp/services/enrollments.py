@@ -20,6 +20,7 @@ from webapp.models.base import utcnow
 from webapp.models.enums import OPEN_SESSION_STATUSES, EnrollmentStatus, PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
 from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from webapp.services.receipts import refunded_by_session
 from webapp.services.transactions import unit_of_work
 from webapp.services.transitions import move_enrollment
 
@@ -58,10 +59,20 @@ class AccountEnrollment:
 
     enrollment: Enrollment
     receipt_session_id: str | None
+    refunded: int = 0  # minor units refunded of its payment (succeeded and pending refunds)
+
+
+@dataclass(frozen=True)
+class MyCourses:
+    """The "My courses" page: the enrollments, and purchases whose payment has not settled."""
+
+    rows: list[AccountEnrollment]
+    pending: list[PaymentSession]
 
 
 def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
-    """`list_for_user` plus the Stripe Checkout id of each paid enrollment's receipt (two queries)."""
+    """`list_for_user` plus, for each paid enrollment, the Stripe Checkout id of its receipt
+    and what was refunded of it (three queries)."""
     enrollments = list_for_user(user_id)
     session_ids = [e.payment_session_id for e in enrollments if e.payment_session_id and e.amount_paid > 0]
     stripe_ids = (
@@ -75,7 +86,28 @@ def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
         if session_ids
         else {}
     )
-    return [AccountEnrollment(e, stripe_ids.get(e.payment_session_id)) for e in enrollments]
+    refunded = refunded_by_session(session_ids)
+    return [
+        AccountEnrollment(e, stripe_ids.get(e.payment_session_id), refunded.get(e.payment_session_id or "", 0))
+        for e in enrollments
+    ]
+
+
+def processing_purchases(user_id: str) -> list[PaymentSession]:
+    """The learner's checkouts paid by a method that has not settled yet (PROCESSING), with course."""
+    return list(
+        db.session.scalars(
+            sa.select(PaymentSession)
+            .options(joinedload(PaymentSession.course))
+            .where(PaymentSession.user_id == user_id, PaymentSession.status == PaymentSessionStatus.PROCESSING)
+            .order_by(PaymentSession.created_at.desc())
+        )
+    )
+
+
+def my_courses(user_id: str) -> MyCourses:
+    """Everything the "My courses" page shows."""
+    return MyCourses(list_with_receipts(user_id), processing_purchases(user_id))
 
 
 def _owned_query(user_id: str, enrollment_id: object):
