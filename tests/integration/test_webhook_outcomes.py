@@ -66,8 +66,9 @@ REFUSED = {
         "malformed_json",
     ),
     "nested deeper than Stripe nests": (_nested_in_metadata(100), "too_deeply_nested"),
-    # parses, but storing it again would exhaust the recursion limit (a 500 before)
-    "nested just under the parser's limit": (_nested_in_metadata(935), "too_deeply_nested"),
+    # parses, but storing it again would exhaust the recursion limit (a 500 before); whether
+    # the parser itself already refuses at this depth depends on the stack in use when it runs
+    "nested just under the parser's limit": (_nested_in_metadata(935), ("too_deeply_nested", "malformed_json")),
     "a JSON array": ("[1, 2]", "not_an_event"),
     "a JSON string": ('"evt_1"', "not_an_event"),
     "JSON null": ("null", "not_an_event"),
@@ -97,7 +98,7 @@ class TestRefusedBodies:
         body, code = REFUSED[case]
         response = deliver(client, body)
         assert response.status_code == 400, response.get_data(as_text=True)[:300]
-        assert error_code(response) == code
+        assert error_code(response) in (code if isinstance(code, tuple) else (code,))
         assert stored(app) == []
 
     def test_the_refusal_message_names_the_field_that_cannot_be_stored(self, app, client):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import threading
 
@@ -51,17 +51,22 @@ class TcpProxy:
         return None
 
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        # A selector, not select(): late in a long run the process holds more than 1,024
+        # descriptors, which select() cannot watch (it raised, and the pipe closed).
+        selector = selectors.DefaultSelector()
         try:
+            selector.register(a, selectors.EVENT_READ, b)
+            selector.register(b, selectors.EVENT_READ, a)
             while True:
-                readable, _, _ = select.select([a, b], [], [], 1.0)
-                for sock in readable:
-                    data = sock.recv(65536)
+                for key, _ in selector.select(timeout=1.0):
+                    data = key.fileobj.recv(65536)
                     if not data:
                         return
-                    (b if sock is a else a).sendall(data)
+                    key.data.sendall(data)
         except (OSError, ValueError):
             return
         finally:
+            selector.close()
             for sock in (a, b):
                 try:
                     sock.close()
