@@ -18,12 +18,19 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+# axe-core (pinned in package-lock.json) for the browser suite's accessibility checks; not needed at run time.
+AXE := node_modules/axe-core/axe.min.js
+
+$(AXE): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the browser accessibility checks need axe-core (apt-get install npm)"; fi
+
 run: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -71,6 +71,8 @@ def create_app(config: dict | None = None) -> Flask:
             resources={r"^/api/(?!payments/webhooks/).*": {"origins": app.config["FRONTEND_URLS"]}},
             methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
+            # A cross-origin page may read these (a 429's wait, the id to quote to support).
+            expose_headers=["Retry-After", "X-Request-ID"],
             supports_credentials=False,
             max_age=600,
         )

@@ -159,10 +159,13 @@ def load_config() -> dict:
         "CLERK_PUBLISHABLE_KEY": clerk_publishable,
         "CLERK_JWT_KEY": clerk_jwt_key,
         "CLERK_CONFIGURED": clerk_configured,
-        "CLERK_AUTHORIZED_PARTIES": _env_list("CLERK_AUTHORIZED_PARTIES") or [origin_of(app_url)],
+        # Empty = the default: APP_URL's origin and every FRONTEND_URL origin (authorized_parties()).
+        "CLERK_AUTHORIZED_PARTIES": _env_list("CLERK_AUTHORIZED_PARTIES"),
         "CLERK_ISSUER": clerk_issuer,
         "CLERK_SIGN_IN_URL": _env("CLERK_SIGN_IN_URL"),
         "FRONTEND_URLS": [origin_of(u) for u in _env_list("FRONTEND_URL")],
+        # The first FRONTEND_URL as written (a path kept): the base of the design's default return URLs.
+        "FRONTEND_URL": next(iter(_env_list("FRONTEND_URL")), "").rstrip("/") or None,
         "MAIL_SERVER": _env("MAIL_SERVER"),
         "MAIL_PORT": _env_int("MAIL_PORT", 587),
         "MAIL_USERNAME": _env("MAIL_USERNAME"),
@@ -188,6 +191,15 @@ def load_config() -> dict:
         "SESSION_COOKIE_NAME": "checkout_session",
         "PREFERRED_URL_SCHEME": "https" if production else "http",
     }
+
+
+def authorized_parties(config) -> list[str]:
+    """The `azp` values a session token may carry: CLERK_AUTHORIZED_PARTIES when set, else
+    APP_URL's origin and every FRONTEND_URL origin (tokens Clerk issues to the front end)."""
+    explicit = config.get("CLERK_AUTHORIZED_PARTIES")
+    if explicit:
+        return list(explicit)
+    return list(dict.fromkeys([config["APP_ORIGIN"], *config.get("FRONTEND_URLS", [])]))
 
 
 def check_production(config: dict) -> list[str]:

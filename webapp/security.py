@@ -3,7 +3,8 @@
 htmx is configured through a <meta> tag (no eval, no inline script tags, no injected
 indicator styles), so `script-src` is `'self'` plus Clerk's origin only when Clerk is
 configured. `form-action` includes Stripe Checkout because Chrome applies it to the redirect
-that follows the Pay form.
+that follows the Pay form; on the sandbox's hosted page (it stands for Stripe's) it also
+includes each FRONTEND_URL origin, where Stripe sends a front end's learner back.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from flask import Flask, abort, request
 
 
-def _csp(app: Flask) -> str:
+def _csp(app: Flask, *, returns_to: list[str] | tuple[str, ...] = ()) -> str:
     clerk = app.config.get("CLERK_ISSUER") if app.config.get("CLERK_CONFIGURED") else None
     script = ["'self'"] + ([clerk] if clerk else [])
     connect = ["'self'"] + ([clerk] if clerk else [])
@@ -29,7 +30,7 @@ def _csp(app: Flask) -> str:
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'", "https://checkout.stripe.com"],
+        "form-action": ["'self'", "https://checkout.stripe.com", *returns_to],
         "frame-ancestors": ["'none'"],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
@@ -66,6 +67,7 @@ def reject_nul_bytes():
 
 def init_app(app: Flask) -> None:
     policy = _csp(app)
+    sandbox_policy = _csp(app, returns_to=app.config.get("FRONTEND_URLS") or ())
     production = app.config.get("PRODUCTION")
     app.before_request(reject_nul_bytes)
 
@@ -86,5 +88,5 @@ def init_app(app: Flask) -> None:
             if name.lower() not in present:
                 headers.add(name, value)
         if response.mimetype == "text/html" and "content-security-policy" not in present:
-            headers.add("Content-Security-Policy", policy)
+            headers.add("Content-Security-Policy", sandbox_policy if request.path.startswith("/_sandbox/") else policy)
         return response

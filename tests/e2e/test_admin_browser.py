@@ -58,6 +58,9 @@ def test_admin_dashboard_then_partial_and_full_refund(live_app, live_server, pag
     page.fill("#amount", "10.00")
     page.fill("#reason", "Started late")
     page.get_by_role("button", name="Refund").click()
+    confirm = page.locator("#refund-confirm")
+    assert "Refund 10.00 USD to ada@example.test" in confirm.inner_text()
+    page.get_by_role("button", name="Confirm refund").click()
     page.wait_for_selector(".flash-success")
     assert "Refund of $10.00" in page.locator(".flash-success").inner_text()
     assert page.locator("#payment-status").inner_text() == "PARTIALLY_REFUNDED"
@@ -65,7 +68,10 @@ def test_admin_dashboard_then_partial_and_full_refund(live_app, live_server, pag
     shot(page, output_dir, "admin-3-partial-refund")
 
     page.fill("#reason", "Asked to leave the course")
+    page.check("#refund-all")  # an empty amount alone no longer refunds everything
     page.get_by_role("button", name="Refund").click()
+    assert "Refund $39.99 to ada@example.test" in page.locator("#refund-confirm").inner_text()
+    page.get_by_role("button", name="Confirm refund").click()
     page.wait_for_selector(".flash-success")
     assert "Refund of $39.99" in page.locator(".flash-success").inner_text()
     assert page.locator("#enrollment-status").inner_text() == "REFUNDED"

@@ -22,6 +22,7 @@ GET_PAGES = [
     "/admin/coupons/c_1",
     "/admin/payments",
     "/admin/events",
+    "/admin/events/evt_1",
 ]
 ACTIONS = [
     "/admin/enrollments/e_1/refund",
@@ -219,11 +220,14 @@ class TestAccess:
 
     def test_admin_sees_every_page(self, app, client, auth, known):
         from webapp.extensions import db
-        from webapp.models import Coupon, Enrollment
+        from webapp.models import Coupon, Enrollment, StripeEvent
 
         with app.app_context():
             eid = db.session.scalar(sa.select(Enrollment.id).limit(1))
             cid = db.session.scalar(sa.select(Coupon.id).limit(1))
+            event = StripeEvent(id="evt_1", type="customer.created", status="PROCESSED", payload={"id": "evt_1"})
+            db.session.add(event)
+            db.session.commit()
         auth.sign_in(ADMIN, admin=True)
         for path in GET_PAGES:
             path = path.replace("e_1", eid).replace("c_1", cid)
@@ -577,6 +581,67 @@ class TestCoupons:
         assert [a[0] for a in _audit(app, "coupon.deactivated")] == [ADMIN]
         assert client.post("/admin/coupons/nope/deactivate").status_code == 404
 
+    def test_create_form_takes_money_as_money_and_marks_every_bad_field(self, app, client, auth):
+        auth.sign_in(ADMIN, admin=True)
+        page = client.get("/admin/coupons").get_data(as_text=True)
+        assert 'id="minimum_amount" name="minimum_amount"' in page and "(e.g. 20.00)" in page
+        form = {
+            "code": "CAP",
+            "discount_type": "percentage",
+            "value": "25",
+            "max_uses": "ten",
+            "minimum_amount": "20.001",
+            "maximum_discount": "abc",
+            "valid_from": "tomorrow",
+        }
+        refused = client.post("/admin/coupons", data=form)
+        assert refused.status_code == 400
+        body = refused.get_data(as_text=True)
+        for field in ("max_uses", "minimum_amount", "maximum_discount", "valid_from"):
+            assert f'<p class="field-error" id="{field}-error">' in body, field
+            assert f'aria-describedby="{field}-error"' in body, field
+        assert 'id="valid_until-error"' not in body and 'id="value-error"' not in body
+        assert _coupon(app, "CAP") is None
+
+        form.update(max_uses="10", minimum_amount="20.00", maximum_discount="15", valid_from="")
+        assert client.post("/admin/coupons", data=form).status_code == 303
+        cap = _coupon(app, "CAP")
+        assert (cap.minimum_amount, cap.maximum_discount, cap.max_uses) == (2000, 1500, 10)
+        yen = {"code": "YEN", "discount_type": "fixed", "value": "500", "currency": "jpy", "minimum_amount": "1000"}
+        assert client.post("/admin/coupons", data=yen).status_code == 303
+        assert (int(_coupon(app, "YEN").discount_value), _coupon(app, "YEN").minimum_amount) == (500, 1000)
+        refused = client.post("/admin/coupons", data={**yen, "code": "YEN2", "minimum_amount": "1000.50"})
+        assert refused.status_code == 400 and "JPY has no decimal places" in text(refused)
+
+        # The edit form shows and takes the amounts in the major unit too.
+        edit = text(client.get(f"/admin/coupons/{cap.id}"))
+        assert 'name="minimum_amount" value="20.00"' in edit and 'name="maximum_discount" value="15.00"' in edit
+        ok = client.post(
+            f"/admin/coupons/{cap.id}", data={"minimum_amount": "25.50", "maximum_discount": "15.00", "is_active": "1"}
+        )
+        assert ok.status_code == 303
+        assert (_coupon(app, "CAP").minimum_amount, _coupon(app, "CAP").maximum_discount) == (2550, 1500)
+        refused = client.post(f"/admin/coupons/{cap.id}", data={"minimum_amount": "1.001", "max_uses": "x"})
+        assert refused.status_code == 400
+        assert 'id="minimum_amount-error"' in text(refused) and 'id="max_uses-error"' in text(refused)
+
+    def test_coupon_list_tells_expired_scheduled_and_used_up_apart(self, app, client, auth):
+        now = datetime.now(UTC)
+        with Seed(app) as s:
+            s.coupon("OLD", valid_until=now - timedelta(days=1))
+            s.coupon("SOON", valid_from=now + timedelta(days=2))
+            s.coupon("GONE", max_uses=3, current_uses=3)
+            s.coupon("LIVE", valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=1))
+        auth.sign_in(ADMIN, admin=True)
+        page = client.get("/admin/coupons").get_data(as_text=True)
+
+        def state(code: str) -> str:
+            row = page.split(f'data-coupon="{code}"', 1)[1].split("</tr>", 1)[0]
+            return re.search(r'data-state="([a-z-]+)"', row).group(1)
+
+        assert [state(c) for c in ("OLD", "SOON", "GONE", "LIVE")] == ["expired", "scheduled", "used-up", "active"]
+        assert "data-valid-until=" not in page  # decided on the server, not left to the browser
+
     def test_max_uses_cannot_go_below_uses_made(self, app, client, auth):
         with Seed(app) as s:
             s.coupon("USED", current_uses=3)
@@ -664,6 +729,72 @@ class TestPaymentsAndEvents:
         assert [a[0] for a in _audit(app, "stripe_event.replayed")] == [ADMIN]
         missing = client.post("/admin/events/evt_nope/replay", follow_redirects=True)
         assert "does not exist" in text(missing)
+
+    def test_replay_returns_to_the_filtered_list(self, app, client, auth):
+        from webapp.extensions import db
+        from webapp.models import StripeEvent
+
+        with app.app_context():
+            db.session.add(
+                StripeEvent(
+                    id="evt_back",
+                    type="customer.created",
+                    status="FAILED",
+                    payload={"id": "evt_back", "object": "event", "type": "customer.created", "data": {"object": {}}},
+                )
+            )
+            db.session.commit()
+        auth.sign_in(ADMIN, admin=True)
+        form = {"status": "FAILED", "type": "customer.created", "after": "cursor-1", "next": "https://evil.test"}
+        replayed = client.post("/admin/events/evt_back/replay", data=form)
+        assert replayed.status_code == 303
+        location = replayed.headers["Location"]
+        assert location.startswith("/admin/events?")
+        assert "status=FAILED" in location and "type=customer.created" in location and "after=cursor-1" in location
+        assert "evil" not in location and "next=" not in location
+        # The list's filter is kept on a refusal too, and an empty one gives the plain list.
+        assert (
+            client.post("/admin/events/evt_nope/replay", data={"status": "IGNORED"}).headers["Location"]
+            == "/admin/events?status=IGNORED"
+        )
+        assert client.post("/admin/events/evt_nope/replay").headers["Location"] == "/admin/events"
+
+    def test_event_payload_page_escapes_the_stored_json(self, app, client, auth):
+        from webapp.extensions import db
+        from webapp.models import StripeEvent
+
+        payload = {
+            "id": "evt_payload",
+            "object": "event",
+            "type": "charge.updated",
+            "data": {"object": {"id": "ch_1", "description": "<script>alert(1)</script>"}},
+        }
+        with app.app_context():
+            db.session.add(
+                StripeEvent(
+                    id="evt_payload",
+                    type="charge.updated",
+                    status="IGNORED",
+                    last_error="no handler for charge.updated",
+                    payload=payload,
+                )
+            )
+            db.session.commit()
+        auth.sign_in(ADMIN, admin=True)
+        listing = client.get("/admin/events").get_data(as_text=True)
+        assert 'href="/admin/events/evt_payload"' in listing
+        row = listing.split('data-event-id="evt_payload"', 1)[1].split("</tr>", 1)[0]
+        assert 'data-label="Reason"' in row and "Reason:" in row and "no handler for charge.updated" in row
+        response = client.get("/admin/events/evt_payload")
+        assert response.status_code == 200
+        raw = response.get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in raw
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
+        assert '  "data": {\n    "object": {' in text(response)  # pretty-printed
+        assert "no handler for charge.updated" in text(response)
+        assert client.get("/admin/events/evt_unknown").status_code == 404
+        auth.sign_in("learner_1")
+        assert client.get("/admin/events/evt_payload").status_code == 403
 
 
 def test_unticking_active_on_the_edit_form_deactivates(app, client, auth):

@@ -105,10 +105,70 @@ class TestCouponForm:
             new_coupon_from_form(form, [])
         assert refused.value.field == field
 
+    @pytest.mark.parametrize(
+        ("currency", "typed", "minor"),
+        [
+            ("usd", "20.00", 2000),
+            ("usd", "20", 2000),
+            ("usd", "19.5", 1950),
+            ("jpy", "500", 500),
+            ("bhd", "1.005", 1005),
+        ],
+    )
+    def test_money_limits_are_typed_in_the_major_unit(self, currency, typed, minor):
+        from webapp.web.admin.coupon_form import coupon_terms_from_form
+
+        terms = coupon_terms_from_form({"minimum_amount": typed, "maximum_discount": typed}, [], currency=currency)
+        assert (terms.minimum_amount, terms.maximum_discount) == (minor, minor)
+
+    @pytest.mark.parametrize(
+        ("currency", "typed", "message"),
+        [
+            ("usd", "20.005", "at most 2 decimal places"),  # refused, never rounded half-up
+            ("jpy", "500.5", "no decimal places"),
+            ("jpy", "500.0", "no decimal places"),  # whole numbers only
+            ("usd", "twenty", "is not an amount"),
+            ("usd", "-1", "cannot be negative"),
+        ],
+    )
+    def test_money_limits_refuse_what_the_currency_cannot_hold(self, currency, typed, message):
+        from webapp.services.errors import ValidationFailed
+        from webapp.web.admin.coupon_form import coupon_terms_from_form
+
+        with pytest.raises(ValidationFailed) as refused:
+            coupon_terms_from_form({"minimum_amount": typed}, [], currency=currency)
+        assert refused.value.field == "minimum_amount" and message in refused.value.message
+
+    def test_every_bad_field_is_reported_at_once(self):
+        from webapp.services.errors import ValidationFailed
+        from webapp.web.admin.coupon_form import errors_of, new_coupon_from_form
+
+        form = {
+            "discount_type": "fixed",
+            "value": "5.001",
+            "currency": "usd",
+            "max_uses": "ten",
+            "valid_until": "soon",
+            "minimum_amount": "1.234",
+            "maximum_discount": "abc",
+        }
+        with pytest.raises(ValidationFailed) as refused:
+            new_coupon_from_form(form, [])
+        assert refused.value.field == "value"
+        assert set(errors_of(refused.value)) == {
+            "value",
+            "max_uses",
+            "valid_until",
+            "minimum_amount",
+            "maximum_discount",
+        }
+
     def test_edit_form_reads_dates_as_utc_and_ticks(self):
         from webapp.web.admin.coupon_form import coupon_terms_from_form
 
-        terms = coupon_terms_from_form({"valid_from": "2026-12-31T23:59", "is_public": "on", "is_active": "0"}, [])
+        terms = coupon_terms_from_form(
+            {"valid_from": "2026-12-31T23:59", "is_public": "on", "is_active": "0"}, [], currency="usd"
+        )
         assert terms.valid_from == datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
         assert (terms.is_public, terms.is_active) == (True, False)
 

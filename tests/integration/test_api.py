@@ -58,8 +58,10 @@ def start(client, headers, **body):
 def assert_error(response, status: int, code: str | None = None, field: str | None = None) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     assert response.mimetype == "application/json"
-    error = response.get_json()["error"]
-    assert set(error) == {"code", "message", "details"}
+    error = response.get_json()
+    # NestJS's shape (the design's front end reads it) plus our code and details.
+    assert set(error) == {"statusCode", "message", "error", "code", "details"}
+    assert error["statusCode"] == status and isinstance(error["error"], str)
     if code:
         assert error["code"] == code
     if field:
@@ -82,7 +84,7 @@ class TestCreatePaymentSession:
 
         assert response.status_code == 201
         payload = response.get_json()
-        assert set(payload) == {"success", "session", "redirectUrl"}
+        assert set(payload) == {"success", "session", "redirectUrl", "reused"}
         assert payload["success"] is True
         session = payload["session"]
         assert set(session) == SESSION_FIELDS
@@ -104,6 +106,8 @@ class TestCreatePaymentSession:
         fetched = client.get(f"/api/payments/sessions/stripe/{cs_id}", headers=learner)
         assert fetched.status_code == 200
         body = fetched.get_json()
+        assert body["success"] is True
+        body = body["session"]
         assert body["id"] == session["id"] and body["status"] == "COMPLETED" and body["enrollmentId"]
         assert len(enrollments(app, user_id="learner_1")) == 1
 
@@ -120,7 +124,7 @@ class TestCreatePaymentSession:
     def test_same_request_again_reuses_the_open_session(self, client, shop, learner):
         first = start(client, learner, courseId=shop["paid"]).get_json()
         again = start(client, learner, courseId=shop["paid"])
-        assert again.status_code == 200
+        assert again.status_code == 201 and again.get_json()["reused"] is True and first["reused"] is False
         assert again.get_json()["session"]["id"] == first["session"]["id"]
         assert again.get_json()["redirectUrl"] == first["redirectUrl"]
 
@@ -283,9 +287,9 @@ class TestPaymentSessionById:
         session = start(client, learner, courseId=shop["paid"]).get_json()["session"]
 
         mine = client.get(f"/api/payments/sessions/{session['id']}", headers=learner)
-        assert mine.status_code == 200 and mine.get_json()["id"] == session["id"]
+        assert mine.status_code == 200 and mine.get_json()["session"]["id"] == session["id"]
         by_stripe = client.get(f"/api/payments/sessions/stripe/{session['stripeSessionId']}", headers=learner)
-        assert by_stripe.get_json()["id"] == session["id"]
+        assert by_stripe.get_json()["session"]["id"] == session["id"]
 
         for path in (
             f"/api/payments/sessions/{session['id']}",
@@ -313,7 +317,7 @@ class TestPaymentSessionById:
         assert_error(client.patch(path, json={"metadata": "x"}, headers=learner), 400, field="metadata")
         assert_error(client.patch(path, json={}, headers=learner), 400, field="metadata")
         assert_error(client.patch(path, json={"metadata": {"c": 3}}, headers=other), 404)
-        assert client.get(path, headers=learner).get_json()["metadata"] == {"b": 2}
+        assert client.get(path, headers=learner).get_json()["session"]["metadata"] == {"b": 2}
 
     def test_cancel_releases_the_checkout(self, app, client, shop, learner, other):
         session = start(client, learner, courseId=shop["paid"]).get_json()["session"]
@@ -378,7 +382,7 @@ class TestCoupons:
         make_coupon(app, "RETIRED", value="5", is_active=False)
         found = client.get("/api/payments/coupons/welcome", headers=learner)
         assert found.status_code == 200 and found.get_json()["code"] == "WELCOME"
-        assert found.get_json()["discountValue"] == "10"
+        assert found.get_json()["discountValue"] == 10
         assert_error(client.get("/api/payments/coupons/RETIRED", headers=learner), 404)
         assert_error(client.get("/api/payments/coupons/NOPE", headers=learner), 404)
         assert client.get("/api/payments/coupons/%00", headers=learner).status_code == 400
@@ -465,7 +469,7 @@ class TestEnrollments:
             ({"currentLecture": 5}, "currentLecture"),
             ({"completedLectures": 5}, "completedLectures"),
             ({"progress": "50"}, "progress"),
-            ({"progress": 50.5}, "progress"),
+            ({"progress": 100.001}, "progress"),
             ({"progress": True}, "progress"),
             ({"status": "COMPLETED"}, "status"),
         ]:

@@ -123,7 +123,7 @@ class TestRequestIdentity:
         auth.sign_in("user_cookie")
         response = client.get("/api/enrollments")
         assert response.status_code == 401
-        assert response.get_json()["error"]["code"] == "unauthenticated"
+        assert response.get_json()["code"] == "unauthenticated"
 
     def test_pages_ignore_a_bearer_header(self, app, client, auth):
         response = client.get("/", headers=auth.bearer("user_header"))

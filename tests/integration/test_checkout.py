@@ -564,6 +564,10 @@ class TestCancelAndExpiry:
         with app.app_context():
             loaded = db.session.get(PaymentSession, row.id)
             assert loaded.status == "PENDING"
+            # The view's read transaction ends with the copy kept as it was read (on SQLite an
+            # open transaction holds the write lock, so the other one could not commit meanwhile).
+            db.session().expire_on_commit = False
+            db.session.commit()
             with db.engine.begin() as other:  # another process completes it
                 other.execute(sa.update(PaymentSession).where(PaymentSession.id == row.id).values(status="COMPLETED"))
             result = cancel_checkout(loaded, actor="learner")

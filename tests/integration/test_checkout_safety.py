@@ -151,7 +151,13 @@ class TestDuplicatePayment:
         assert "paid more than once" in page and first_row.id in page
         refunded = admin.post(
             f"/admin/enrollments/{enrollment.id}/refund",
-            data={"payment_session_id": first_row.id, "reason": "duplicate", "amount": "", "request_token": "dup-1"},
+            data={
+                "payment_session_id": first_row.id,
+                "reason": "duplicate",
+                "amount": "",
+                "refund_all": "1",
+                "request_token": "dup-1",
+            },
         )
         assert refunded.status_code == 303
         refunds = rows(app, "Refund")
@@ -167,6 +173,12 @@ class TestDuplicatePayment:
         # someone else's payment id is refused
         bogus = admin.post(
             f"/admin/enrollments/{enrollment.id}/refund",
-            data={"payment_session_id": "nope", "reason": "x", "amount": "", "request_token": "dup-2"},
+            data={
+                "payment_session_id": "nope",
+                "reason": "x",
+                "amount": "",
+                "refund_all": "1",
+                "request_token": "dup-2",
+            },
         )
         assert bogus.status_code == 404

@@ -50,7 +50,7 @@ class TestErrorsAndProbes:
     def test_api_404_is_json(self, client):
         response = client.get("/api/definitely-not-here")
         assert response.status_code == 404
-        assert response.get_json()["error"]["code"] == "not_found"
+        assert response.get_json()["code"] == "not_found"
 
     def test_healthz(self, client):
         assert client.get("/healthz").get_json() == {"status": "ok"}

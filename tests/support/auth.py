@@ -63,3 +63,25 @@ class Auth:
 
     def bearer(self, user_id: str = "learner_1", *, admin: bool = False) -> dict[str, str]:
         return bearer(self.app, user_id, admin=admin)
+
+
+def front_end_token(app, user_id: str, origin: str, *, lifetime: int = 600) -> str:
+    """A dev session token as Clerk issues it to a front end: `azp` is that front end's origin."""
+    import time
+    import uuid
+
+    from webapp.auth.tokens import DEV_ISSUER, DEV_KEY_ID, _dev_key
+
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "sid": f"sess_fe_{uuid.uuid4().hex[:20]}",
+        "iss": DEV_ISSUER,
+        "azp": origin,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + lifetime,
+        "metadata": {"role": "learner"},
+        "email": f"{user_id}@example.test",
+    }
+    return jwt.encode(claims, _dev_key(app), algorithm="RS256", headers={"kid": DEV_KEY_ID})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import select
+import selectors
 import socket
 import threading
 
@@ -31,27 +31,42 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
+            upstream = self._connect_upstream()
+            if upstream is None:
                 client.close()
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
+    def _connect_upstream(self) -> socket.socket | None:
+        """The target, retried briefly (a busy machine may be slow to accept), then blocking."""
+        for _ in range(3):
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                continue
+            upstream.settimeout(None)
+            return upstream
+        return None
+
     def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        # A selector, not select(): late in a long run the process holds more than 1,024
+        # descriptors, which select() cannot watch (it raised, and the pipe closed).
+        selector = selectors.DefaultSelector()
         try:
+            selector.register(a, selectors.EVENT_READ, b)
+            selector.register(b, selectors.EVENT_READ, a)
             while True:
-                readable, _, _ = select.select([a, b], [], [], 1.0)
-                for sock in readable:
-                    data = sock.recv(65536)
+                for key, _ in selector.select(timeout=1.0):
+                    data = key.fileobj.recv(65536)
                     if not data:
                         return
-                    (b if sock is a else a).sendall(data)
+                    key.data.sendall(data)
         except (OSError, ValueError):
             return
         finally:
+            selector.close()
             for sock in (a, b):
                 try:
                     sock.close()

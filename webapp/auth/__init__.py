@@ -129,8 +129,13 @@ def sign_in_url(next_path: str | None = None) -> str:
 
 def _unauthenticated():
     if is_api_request():
+        # NestJS's error shape plus our code and details, as every API error (web.errors).
         response = jsonify(
-            error={"code": "unauthenticated", "message": "A valid Bearer session token is required.", "details": []}
+            statusCode=401,
+            message="A valid Bearer session token is required.",
+            error="Unauthorized",
+            code="unauthenticated",
+            details=[],
         )
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="api"'

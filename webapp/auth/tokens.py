@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 
+from webapp.config import authorized_parties
+
 DEV_ISSUER = "https://dev-sign-in.clerk.invalid"
 DEV_TOKEN_LIFETIME = 8 * 3600
 DEV_KEY_ID = "dev-sign-in"
@@ -175,7 +177,7 @@ def _verify(app: Flask, *, cookie: str | None, bearer: str | None) -> Verificati
     options = AuthenticateRequestOptions(
         jwt_key=verification_key(app),
         secret_key=app.config.get("CLERK_SECRET_KEY") if app.config["CLERK_CONFIGURED"] else None,
-        authorized_parties=app.config["CLERK_AUTHORIZED_PARTIES"],
+        authorized_parties=authorized_parties(app.config),
         accepts_token=["session_token"],
     )
     state = authenticate_request(_HeadersOnly(shown), options)
@@ -190,7 +192,7 @@ def _verify(app: Flask, *, cookie: str | None, bearer: str | None) -> Verificati
         return Verification(None, "invalid-sub")
     if payload.get("iss") != expected_issuer(app):
         return Verification(None, "wrong-issuer")
-    if payload["azp"] not in app.config["CLERK_AUTHORIZED_PARTIES"]:
+    if payload["azp"] not in authorized_parties(app.config):
         return Verification(None, "token-invalid-authorized-parties")
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else {}
     role = metadata.get("role") if isinstance(metadata.get("role"), str) else None

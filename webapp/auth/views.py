@@ -31,18 +31,31 @@ def _set_session_cookie(response, token: str, max_age: int) -> None:
     )
 
 
+def _landing(next_path: str | None, *, admin: bool) -> str:
+    """Where sign-in ends: the page asked for, else the admin dashboard for admins, else the catalog.
+
+    The catalog's own path (what the header's Sign in link sends from the home page) counts as
+    no particular page, so an admin who signs in from there still lands on /admin.
+    """
+    if next_path and next_path.rstrip("?") != "/":
+        return next_path
+    return url_for("admin.dashboard") if admin else "/"
+
+
 @bp.get("/sign-in")
 def sign_in():
     from webapp.auth import safe_next
 
-    next_path = safe_next(request.args.get("next")) or "/"
+    next_path = safe_next(request.args.get("next"))
     if g.get("user") is not None:
-        return redirect(next_path)
+        return redirect(_landing(next_path, admin=bool(g.get("is_admin"))))
     if not _clerk_configured():
         return redirect(url_for("auth.dev_sign_in", next=next_path))
     return render_template(
         "auth/sign_in.html",
-        next_path=next_path,
+        # Without a particular page to return to, ClerkJS comes back to `signed_in`, which picks
+        # the landing page knowing who signed in.
+        next_path=next_path if next_path and next_path.rstrip("?") != "/" else url_for("auth.signed_in"),
         publishable_key=current_app.config["CLERK_PUBLISHABLE_KEY"],
         frontend_api=current_app.config["CLERK_ISSUER"],
     )
@@ -55,7 +68,7 @@ def dev_sign_in():
 
     if _clerk_configured():
         abort(404)
-    next_path = safe_next(request.values.get("next")) or "/"
+    next_path = safe_next(request.values.get("next"))
     form = {"user_id": "", "email": "", "name": "", "admin": False}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -77,11 +90,21 @@ def dev_sign_in():
                 name=form["name"] or None,
                 admin=form["admin"],
             )
-            response = redirect(next_path, code=303)
+            response = redirect(_landing(next_path, admin=form["admin"]), code=303)
             _set_session_cookie(response, token, DEV_TOKEN_LIFETIME)
             return response
     status = 400 if errors else 200
-    return render_template("auth/dev_sign_in.html", form=form, errors=errors, next_path=next_path), status
+    return render_template("auth/dev_sign_in.html", form=form, errors=errors, next_path=next_path or ""), status
+
+
+@bp.get("/signed-in")
+def signed_in():
+    """After an external sign-in (ClerkJS): the page asked for, or the admin dashboard for admins."""
+    from webapp.auth import safe_next
+
+    if g.get("user") is None:
+        return redirect(url_for("auth.sign_in", next=safe_next(request.args.get("next"))))
+    return redirect(_landing(safe_next(request.args.get("next")), admin=bool(g.get("is_admin"))))
 
 
 @bp.post("/sign-out")

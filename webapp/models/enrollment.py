@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,8 +41,10 @@ class Enrollment(db.Model):
     amount_paid: Mapped[int] = mapped_column(sa.Integer, default=0)
     discount_applied: Mapped[int] = mapped_column(sa.Integer, default=0)
     currency: Mapped[str] = mapped_column(sa.String(3))
-    progress: Mapped[int] = mapped_column(sa.Integer, default=0)
+    progress: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2), default=0)  # percent, DECIMAL(5,2) as the design
     current_lecture: Mapped[int | None] = mapped_column(sa.Integer)
+    # The design's opaque lecture id, as the front end sends it; `current_lecture` is our number.
+    current_lecture_id: Mapped[str | None] = mapped_column(sa.String(255))
     completed_lectures: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_accessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,6 +14,7 @@ from webapp.payments.gateway import (
     RefundInfo,
     ResourceMissing,
     StripeUnavailable,
+    WebhookPayloadError,
     WebhookSignatureError,
     get_gateway,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "RefundInfo",
     "ResourceMissing",
     "StripeUnavailable",
+    "WebhookPayloadError",
     "WebhookSignatureError",
     "get_gateway",
 ]

@@ -14,7 +14,8 @@ Contract for callers (the services):
   - `StripeUnavailable` — network error, 5xx or 429 after the SDK's retries. Retryable later.
   - `GatewayConfigError` — bad or missing key, insufficient permission. An operator's problem.
   Each carries `.user_message`, safe to show a learner or admin.
-- `verify_webhook` raises `WebhookSignatureError` (not a GatewayError: nothing to show).
+- `verify_webhook` raises `WebhookSignatureError`, or its subclass `WebhookPayloadError` for a
+  body that is not a Stripe event (not GatewayErrors: nothing to show).
 
 Which Stripe (from configuration, `init_app`):
 - `STRIPE_SECRET_KEY` set → real Stripe (or `STRIPE_API_BASE` with that key, e.g. stripe-mock).
@@ -25,296 +26,32 @@ Which Stripe (from configuration, `init_app`):
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 import stripe
 from flask import Flask, current_app
-from requests.structures import CaseInsensitiveDict
+
+from webapp.payments.errors import GatewayConfigError as GatewayConfigError
+from webapp.payments.errors import GatewayError as GatewayError
+from webapp.payments.errors import IdempotencyConflict as IdempotencyConflict
+from webapp.payments.errors import PaymentRejected as PaymentRejected
+from webapp.payments.errors import ResourceMissing as ResourceMissing
+from webapp.payments.errors import StripeUnavailable as StripeUnavailable
+from webapp.payments.errors import WebhookPayloadError as WebhookPayloadError
+from webapp.payments.errors import WebhookSignatureError as WebhookSignatureError
+from webapp.payments.objects import Card as Card
+from webapp.payments.objects import CheckoutSession as CheckoutSession
+from webapp.payments.objects import PaymentIntent as PaymentIntent
+from webapp.payments.objects import RefundInfo as RefundInfo
+from webapp.payments.objects import dict_of, event_of, id_of
+from webapp.payments.transport import RequestsHTTPClient, SandboxHTTPClient
 
 if TYPE_CHECKING:
     from webapp.sandbox.core import Sandbox
 
+
 SANDBOX_API_KEY = "sk_test_sandbox"  # noqa: S105 - the sandbox accepts any sk_test_ key
-
-# -- errors --------------------------------------------------------------------------------
-
-
-class GatewayError(Exception):
-    """Base of every gateway failure. `user_message` is safe to show; str() is for logs."""
-
-    default_user_message = "The payment could not be processed. Please try again."
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        user_message: str | None = None,
-        code: str | None = None,
-        param: str | None = None,
-        http_status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.user_message = user_message or self.default_user_message
-        self.code = code
-        self.param = param
-        self.http_status = http_status
-        self.request_id = request_id
-
-
-class PaymentRejected(GatewayError):
-    """Stripe refused this request (decline, invalid request); retrying won't help."""
-
-    default_user_message = "The payment provider rejected this request."
-
-
-class ResourceMissing(PaymentRejected):
-    """The id is unknown to Stripe (`resource_missing`)."""
-
-    default_user_message = "That payment record could not be found."
-
-
-class IdempotencyConflict(PaymentRejected):
-    """An idempotency key was reused with different parameters (a bug on our side)."""
-
-
-class StripeUnavailable(GatewayError):
-    """Network error, 5xx or rate limit after the SDK's retries; try again later."""
-
-    default_user_message = "The payment provider is temporarily unavailable. Please try again in a moment."
-
-
-class GatewayConfigError(GatewayError):
-    """Authentication or permission failure: the configured key is wrong."""
-
-    default_user_message = "Payments are temporarily unavailable. The site operator has been notified."
-
-
-class WebhookSignatureError(Exception):
-    """The webhook payload or its Stripe-Signature header did not verify (answer 400)."""
-
-
-# -- values --------------------------------------------------------------------------------
-
-
-def _id(value: Any) -> str | None:
-    """An id from a field holding an id, an expanded object, or nothing."""
-    if isinstance(value, dict):
-        return value.get("id")
-    return value if isinstance(value, str) else None
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _card_of(payment_method: Any) -> dict[str, Any]:
-    return _obj(_obj(payment_method).get("card"))
-
-
-@dataclass(frozen=True)
-class Card:
-    id: str
-    customer_id: str | None
-    brand: str | None
-    last4: str | None
-    exp_month: int | None
-    exp_year: int | None
-
-    @classmethod
-    def from_stripe(cls, pm: dict[str, Any]) -> Card:
-        card = _card_of(pm)
-        return cls(
-            id=pm["id"],
-            customer_id=_id(pm.get("customer")),
-            brand=card.get("brand"),
-            last4=card.get("last4"),
-            exp_month=card.get("exp_month"),
-            exp_year=card.get("exp_year"),
-        )
-
-
-@dataclass(frozen=True)
-class PaymentIntent:
-    id: str
-    status: str
-    amount: int
-    amount_received: int
-    currency: str
-    metadata: dict[str, str]
-    latest_charge: str | None
-    payment_method_id: str | None
-    card_brand: str | None
-    card_last4: str | None
-    customer_id: str | None = None
-
-    @classmethod
-    def from_stripe(cls, pi: dict[str, Any]) -> PaymentIntent:
-        card = _card_of(pi.get("payment_method"))
-        return cls(
-            id=pi["id"],
-            status=pi["status"],
-            amount=pi["amount"],
-            amount_received=pi.get("amount_received") or 0,
-            currency=pi["currency"],
-            metadata=dict(pi.get("metadata") or {}),
-            latest_charge=_id(pi.get("latest_charge")),
-            payment_method_id=_id(pi.get("payment_method")),
-            card_brand=card.get("brand"),
-            card_last4=card.get("last4"),
-            customer_id=_id(pi.get("customer")),
-        )
-
-
-@dataclass(frozen=True)
-class CheckoutSession:
-    id: str
-    url: str | None
-    mode: str
-    status: str  # open | complete | expired
-    payment_status: str  # paid | unpaid | no_payment_required
-    amount_total: int | None
-    currency: str | None
-    customer_id: str | None
-    payment_intent_id: str | None
-    setup_intent_id: str | None
-    setup_payment_method_id: str | None
-    client_reference_id: str | None
-    metadata: dict[str, str]
-    expires_at: int
-    card_brand: str | None
-    card_last4: str | None
-    payment_intent_status: str | None
-
-    @classmethod
-    def from_stripe(cls, cs: dict[str, Any]) -> CheckoutSession:
-        """Works on an API response and on a webhook's `data.object` (ids not expanded)."""
-        pi = _obj(cs.get("payment_intent"))
-        si = _obj(cs.get("setup_intent"))
-        card = _card_of(pi.get("payment_method")) or _card_of(si.get("payment_method"))
-        return cls(
-            id=cs["id"],
-            url=cs.get("url"),
-            mode=cs["mode"],
-            status=cs["status"],
-            payment_status=cs["payment_status"],
-            amount_total=cs.get("amount_total"),
-            currency=cs.get("currency"),
-            customer_id=_id(cs.get("customer")),
-            payment_intent_id=_id(cs.get("payment_intent")),
-            setup_intent_id=_id(cs.get("setup_intent")),
-            setup_payment_method_id=_id(si.get("payment_method")),
-            client_reference_id=cs.get("client_reference_id"),
-            metadata=dict(cs.get("metadata") or {}),
-            expires_at=int(cs.get("expires_at") or 0),
-            card_brand=card.get("brand"),
-            card_last4=card.get("last4"),
-            payment_intent_status=pi.get("status"),
-        )
-
-
-@dataclass(frozen=True)
-class RefundInfo:
-    id: str
-    amount: int
-    currency: str
-    status: str  # pending | requires_action | succeeded | failed | canceled
-    payment_intent_id: str | None
-    charge_id: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-    failure_reason: str | None = None
-
-    @classmethod
-    def from_stripe(cls, refund: dict[str, Any]) -> RefundInfo:
-        return cls(
-            id=refund["id"],
-            amount=refund["amount"],
-            currency=refund["currency"],
-            status=refund["status"],
-            payment_intent_id=_id(refund.get("payment_intent")),
-            charge_id=_id(refund.get("charge")),
-            metadata=dict(refund.get("metadata") or {}),
-            failure_reason=refund.get("failure_reason"),
-        )
-
-
-# -- HTTP clients --------------------------------------------------------------------------
-
-
-RetryDelay = float | Callable[[], float | None] | None
-
-
-class _RetryDelayMixin:
-    """Lets configuration replace the SDK's exponential back-off (tests use 0).
-
-    `retry_delay` is seconds, None for the SDK's own back-off, or a callable returning
-    either — read at each retry, so a test may change the app config after start-up.
-    """
-
-    retry_delay: RetryDelay = None
-
-    def _sleep_time_seconds(self, num_retries: int) -> float:
-        delay = self.retry_delay() if callable(self.retry_delay) else self.retry_delay
-        if delay is not None:
-            return float(delay)
-        return super()._sleep_time_seconds(num_retries)  # type: ignore[misc]
-
-
-class RequestsHTTPClient(_RetryDelayMixin, stripe.RequestsClient):
-    """The SDK's own requests-based client, with a configurable retry delay."""
-
-    def __init__(self, retry_delay: RetryDelay = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.retry_delay = retry_delay
-
-
-class SandboxHTTPClient(_RetryDelayMixin, stripe.HTTPClient):
-    """Hands the SDK's requests to the in-process sandbox: real encoding, no socket.
-
-    A network fault injected into the sandbox surfaces here as the SDK's
-    `APIConnectionError(should_retry=True)`, exactly what a dropped connection gives.
-    """
-
-    name = "stripe-sandbox-in-process"
-
-    def __init__(self, resolve: Callable[[], Sandbox], retry_delay: RetryDelay = None) -> None:
-        super().__init__()
-        self._resolve = resolve
-        self.retry_delay = retry_delay
-
-    def request(
-        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
-    ) -> tuple[bytes, int, CaseInsensitiveDict[str]]:
-        parts = urlsplit(url)
-        path = parts.path
-        path = path[path.index("/v1/") :] if "/v1/" in path else path
-        if isinstance(post_data, str):
-            body = post_data.encode("utf-8")
-        else:
-            body = post_data or b""
-        result = self._resolve().handle_api(method, path, parts.query, dict(headers or {}), body)
-        if result.network_fault:
-            raise stripe.APIConnectionError(
-                "Unexpected error communicating with Stripe (sandbox network fault).", should_retry=True
-            )
-        return result.body, result.status, CaseInsensitiveDict(result.headers)
-
-    def request_stream(
-        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
-    ) -> tuple[Any, int, CaseInsensitiveDict[str]]:
-        body, status, headers_ = self.request(method, url, headers, post_data)
-        return io.BytesIO(body), status, headers_
-
-    def close(self) -> None:
-        """Nothing to close: there is no connection."""
-
-
-# -- the gateway ---------------------------------------------------------------------------
 
 
 def _raise_mapped(exc: stripe.StripeError) -> NoReturn:
@@ -399,7 +136,7 @@ class Gateway:
 
     def get_default_payment_method(self, customer_id: str) -> str | None:
         customer = self._call(self._client.v1.customers.retrieve, customer_id)
-        return _id(_obj(customer.get("invoice_settings")).get("default_payment_method"))
+        return id_of(dict_of(customer.get("invoice_settings")).get("default_payment_method"))
 
     # -- checkout sessions -----------------------------------------------------------------
     def create_payment_checkout(
@@ -572,7 +309,8 @@ class Gateway:
 
     def verify_webhook(self, payload: bytes, sig_header: str | None) -> dict[str, Any]:
         """Verifies the raw body against every configured signing secret (rotation) and the
-        tolerance; returns the event as a plain dict. Raises WebhookSignatureError."""
+        tolerance; returns the event as a plain dict. Raises WebhookSignatureError, or its
+        subclass WebhookPayloadError (with a `code`) for a body that is not a Stripe event."""
         if not sig_header:
             raise WebhookSignatureError("missing Stripe-Signature header")
         if not self._webhook_secrets:
@@ -584,17 +322,13 @@ class Gateway:
                 break
             except stripe.SignatureVerificationError as exc:
                 failure = str(exc)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise WebhookSignatureError(f"unreadable payload: {exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise WebhookPayloadError(f"payload is not UTF-8: {exc}", code="malformed_json") from exc
+            except ValueError as exc:
+                raise WebhookSignatureError(f"unreadable signature: {exc}") from exc
         else:
             raise WebhookSignatureError(failure)
-        try:
-            event = json.loads(payload)
-        except ValueError as exc:
-            raise WebhookSignatureError(f"payload is not JSON: {exc}") from exc
-        if not isinstance(event, dict) or event.get("object") != "event" or "type" not in event:
-            raise WebhookSignatureError("payload is not a Stripe event")
-        return event
+        return event_of(payload)
 
 
 # -- wiring --------------------------------------------------------------------------------

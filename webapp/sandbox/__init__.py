@@ -10,8 +10,22 @@
   limits (it stands for Stripe's domain): the sandbox stands for Stripe, so it imports nothing
   of the app — what it needs from the app (its database URL) is passed in.
 
+Held to Stripe's own definitions, read from the pinned `stripe` SDK: every request is
+validated against its `stripe.params` TypedDict (`validation`), and every object is
+completed to the fields its resource class declares (`shapes`). Modules:
+
+- `api` (request pipeline: faults, auth, validation, idempotency), `routes` (each route
+  with its params TypedDict and resource class), `lists` (cursors, filters, has_more);
+- `definitions` (reading the SDK), `validation`, `shapes`, `expand`;
+- `routes_billing` (the Billing routes: products, prices, subscriptions, schedules,
+  invoices, test clocks), `billing` (renewals, retries, schedule ends), `clocks` (time);
+- `resources/*` (one module per Stripe resource), `cards` (test cards), `money`
+  (Stripe's currency rules), `errors`, `context`, `coerce`;
+- `store` (storage), `core` (the Sandbox), `delivery` (webhooks), `views` (blueprint and
+  hosted page), `standalone` and `cli` (`flask stripe-sandbox ...`).
+
 Test helpers: `inject_faults`, `clear_faults`, `get_sandbox`, `wait_for_deliveries`,
-`settle_session`, `backdate_session`.
+`settle_session`, `backdate_session`, `advance_time`.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from webapp.sandbox.core import Sandbox, SandboxSettings, sign_payload
 
 __all__ = [
     "Sandbox",
+    "advance_time",
     "SandboxSettings",
     "backdate_session",
     "clear_faults",
@@ -117,6 +132,17 @@ def settle_session(app: Flask, cs_id: str, *, fail: bool = False) -> dict[str, A
 
     with get_sandbox(app).operation() as ctx:
         return public(settle(ctx, cs_id, fail=fail))
+
+
+def advance_time(app: Flask, *, days: int) -> dict[str, int]:
+    """What `flask stripe-sandbox advance --days N` does: every test clock, and the sandbox's
+    own "now" of billing objects without a clock, move forward, and what falls due runs in
+    order (`billing`, `clocks`)."""
+    from webapp.sandbox.clocks import DAY
+    from webapp.sandbox.resources.test_clocks import advance_everything
+
+    with get_sandbox(app).operation() as ctx:
+        return advance_everything(ctx, days * DAY)
 
 
 def backdate_session(app: Flask, cs_id: str, *, seconds_ago: int = 1) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from webapp.sandbox import routes
 from webapp.sandbox.context import API_VERSION, Ctx, new_id
-from webapp.sandbox.errors import StripeAPIError
+from webapp.sandbox.errors import KeptError, StripeAPIError
 from webapp.sandbox.params import ParamError, parse_form
 from webapp.sandbox.validation import ParameterError, validate_request
 
@@ -131,6 +131,7 @@ def _authenticate(headers: Mapping[str, str]) -> str:
 
 def _parse(request: Request) -> dict[str, Any]:
     try:
+        # The SDK sends a DELETE's parameters in the query, as a GET's.
         text = request.body.decode("utf-8") if request.method == "POST" else request.query
         return parse_form(text)
     except UnicodeDecodeError:
@@ -155,7 +156,7 @@ def _execute(
     """
     idem_key = ctx.idempotency_key
     if not idem_key:
-        return _json(200, run(), base)
+        return _kept(run, base)
     # Stripe scopes keys per account; hashing the API key in keeps two test keys apart.
     scoped_key = hashlib.sha256(f"{api_key}\0{idem_key}".encode()).hexdigest()
     endpoint = f"{request.method} {request.path}"
@@ -168,12 +169,20 @@ def _execute(
     emitted = len(ctx.emitted)
     try:
         with ctx.tx.savepoint():
-            response = _json(200, run(), base)
+            response = _kept(run, base)
     except StripeAPIError as exc:
         del ctx.emitted[emitted:]  # rolled back with the savepoint
         response = error_response(exc, base)
     ctx.tx.save_idempotent(scoped_key, fingerprint, response.status, f"{endpoint}\n{response.body.decode()}")
     return response
+
+
+def _kept(run: Callable[[], dict[str, Any]], base: dict[str, str]) -> ApiResponse:
+    """The handler's answer; a `KeptError` is answered without rolling its changes back."""
+    try:
+        return _json(200, run(), base)
+    except KeptError as exc:
+        return error_response(exc, base)
 
 
 def _replay(stored: Any, idem_key: str, endpoint: str, fingerprint: str, base: dict[str, str]) -> ApiResponse:

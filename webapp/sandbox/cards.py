@@ -20,7 +20,33 @@ TEST_CARDS: dict[str, tuple[str, str, str | None]] = {
     "4000000000000069": ("visa", "credit", "expired_card"),
     "4000000000000127": ("visa", "credit", "incorrect_cvc"),
     "4000000000000119": ("visa", "credit", "processing_error"),
+    # Attaching succeeds, charging fails (Stripe: "Attaching this card to a Customer object
+    # succeeds, but attempts to charge the customer fail"): see CHARGE_ONLY_DECLINES.
+    "4000000000000341": ("visa", "credit", "generic_decline"),
+    # Requires authentication on session unless set up; the sandbox's hosted page completes
+    # the authentication at once, and off-session charges of a saved card need none: it pays.
+    "4000002500003155": ("visa", "credit", None),
 }
+
+# Cards whose decline applies to charges only: saving them (setup mode, attach) succeeds.
+CHARGE_ONLY_DECLINES = frozenset({"4000000000000341"})
+
+# What the hosted page lists: (number as shown, what it does). Every card here is in TEST_CARDS.
+TEST_CARD_HELP: tuple[tuple[str, str], ...] = (
+    ("4242 4242 4242 4242", "Visa — succeeds"),
+    ("5555 5555 5555 4444", "Mastercard — succeeds"),
+    ("3782 822463 10005", "American Express — succeeds"),
+    ("4000 0566 5566 5556", "Visa debit — succeeds"),
+    ("4000 0025 0000 3155", "authentication required — the sandbox completes it; succeeds, also off session"),
+    ("4000 0000 0000 0341", "saves (setup mode), but every charge fails — declined here unless only saving"),
+    ("4000 0000 0000 0002", "declined (generic_decline)"),
+    ("4000 0000 0000 9995", "declined (insufficient_funds)"),
+    ("4000 0000 0000 9987", "declined (lost_card)"),
+    ("4000 0000 0000 9979", "declined (stolen_card)"),
+    ("4000 0000 0000 0069", "declined (expired_card)"),
+    ("4000 0000 0000 0127", "declined (incorrect_cvc)"),
+    ("4000 0000 0000 0119", "declined (processing_error)"),
+)
 
 # Stripe's test PaymentMethod tokens accepted by attach.
 TEST_PM_TOKENS = {
@@ -28,6 +54,8 @@ TEST_PM_TOKENS = {
     "pm_card_mastercard": "5555555555554444",
     "pm_card_amex": "378282246310005",
     "pm_card_visa_debit": "4000056655665556",
+    "pm_card_chargeCustomerFail": "4000000000000341",
+    "pm_card_authenticationRequiredSetupForOffSession": "4000002500003155",
 }
 
 DECLINE_MESSAGES = {
@@ -95,10 +123,21 @@ def normalise_card_number(raw: str | None) -> str:
     return "".join(ch for ch in (raw or "") if ch.isdigit())
 
 
-def card_decline_for(number: str) -> str | None:
-    """The decline code a card number gets at the sandbox (None = it pays)."""
+def card_decline_for(number: str, *, charging: bool = True) -> str | None:
+    """The decline code a card number gets at the sandbox (None = it pays, or is saved).
+
+    `charging=False` is saving the card without a payment (setup mode): the cards in
+    CHARGE_ONLY_DECLINES pass then, and decline only when charged.
+    """
     if len(number) < 12 or not luhn_ok(number):
         return "incorrect_number"
     if number not in TEST_CARDS:
         return "not_a_test_card"
+    if not charging and number in CHARGE_ONLY_DECLINES:
+        return None
     return TEST_CARDS[number][2]
+
+
+def charge_decline_for(number: str) -> str | None:
+    """What charging a saved card of this number later gives (off session, by invoices)."""
+    return TEST_CARDS.get(number, ("visa", "credit", None))[2]

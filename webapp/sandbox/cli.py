@@ -1,4 +1,4 @@
-"""`flask stripe-sandbox ...`: serve, settle, resend, fail, events.
+"""`flask stripe-sandbox ...`: serve, settle, advance, resend, fail, events.
 
 The group always exists, so `flask stripe-sandbox --help` works everywhere; each command
 refuses with a clear message when `STRIPE_SECRET_KEY` is set (the app talks to real Stripe).
@@ -72,6 +72,26 @@ def settle(session_id: str, fail: bool) -> None:
         raise click.ClickException(exc.message) from None
     sandbox.wait_for_deliveries(timeout=30)
     click.echo(f"{session_id}: payment_status={session['payment_status']} ({'failed' if fail else 'settled'})")
+
+
+@stripe_sandbox_cli.command("advance")
+@click.option("--days", type=click.IntRange(min=1), required=True, help="How many days to move time forward.")
+def advance(days: int) -> None:
+    """Moves every test clock, and the sandbox's own "now" of subscriptions without a clock,
+    forward, running what falls due (renewal invoices, payment retries, schedule ends) in
+    order, and delivers the events. Checkout Sessions keep real time."""
+    from webapp.sandbox.clocks import DAY
+    from webapp.sandbox.resources.test_clocks import advance_everything
+
+    sandbox = _sandbox()
+    with sandbox.operation() as ctx:
+        done = advance_everything(ctx, days * DAY)
+        events = len(ctx.emitted)
+    sandbox.wait_for_deliveries(timeout=60)
+    click.echo(
+        f"advanced {days} day(s): {done['clocks']} test clock(s) and the sandbox's own time; "
+        f"{done['due']} due item(s) without a clock run, {events} event(s)"
+    )
 
 
 @stripe_sandbox_cli.command("resend")

@@ -71,3 +71,14 @@ def as_currency(value: Any, param: str = "currency") -> str:
     if len(text) != 3 or not text.isalpha():
         raise invalid(f"Invalid currency: {text}", param=param)
     return text.lower()
+
+
+def refuse_unmodelled(params: Any, allowed: set[str], prefix: str = "") -> None:
+    """Refuses parameters Stripe accepts but the sandbox does not model (rather than ignore
+    them and answer as if they had applied)."""
+    if not isinstance(params, dict):
+        return
+    for key in params:
+        if key not in allowed:
+            param = f"{prefix}[{key}]" if prefix else key
+            raise invalid(f"The sandbox does not model `{param}` on this endpoint.", param=param)

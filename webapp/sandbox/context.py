@@ -12,6 +12,8 @@ import copy
 import secrets
 import string
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +60,16 @@ class Ctx:
         if obj is None or obj.get("object") != object_type:
             raise missing(kind, object_id, param)
         return obj
+
+    @contextmanager
+    def at(self, timestamp: int) -> Iterator[None]:
+        """Runs the block at `timestamp` (a test clock's time, or a due time while advancing):
+        objects and events it makes carry that time."""
+        saved, self.now = self.now, timestamp
+        try:
+            yield
+        finally:
+            self.now = saved
 
     def emit(
         self, type_: str, obj: dict[str, Any], previous_attributes: dict[str, Any] | None = None

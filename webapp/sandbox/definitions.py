@@ -65,7 +65,7 @@ def _evaluate(text: str, owner: Any) -> Any:
 
 def resource_class(name: str) -> Any:
     """The SDK resource class a forward reference names ('PaymentIntent', 'LineItem')."""
-    for module in (stripe, stripe.checkout):
+    for module in (stripe, stripe.checkout, stripe.test_helpers):
         found = getattr(module, name, None)
         if isinstance(found, type):
             return found

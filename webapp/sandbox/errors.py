@@ -37,6 +37,11 @@ class StripeAPIError(Exception):
         return {"error": error}
 
 
+class KeptError(StripeAPIError):
+    """An error answered while the request's changes are kept (committed), as Stripe keeps
+    a declined payment attempt: `invoices.pay` refused with a card error."""
+
+
 def invalid(message: str, *, param: str | None = None, code: str | None = None) -> StripeAPIError:
     """Stripe's 400 `invalid_request_error`."""
     return StripeAPIError(400, message, param=param, code=code)

@@ -141,6 +141,16 @@ class Tx:
             self.conn.execute(objects.insert().values(id=obj["id"], seq=seq + 1, **values))
         return obj
 
+    def delete(self, object_id: str) -> None:
+        self.conn.execute(objects.delete().where(objects.c.id == object_id))
+
+    def all_of_type(self, object_type: str, **indexed: str | None) -> list[dict[str, Any]]:
+        """Every stored object of `object_type` (oldest first), optionally by customer."""
+        query = sa.select(objects.c.data).where(objects.c.type == object_type).order_by(objects.c.seq)
+        for column, value in indexed.items():
+            query = query.where(objects.c[column] == value)
+        return [json.loads(row.data) for row in self.conn.execute(query)]
+
     def seq_of(self, table: sa.Table, object_id: str) -> int | None:
         """The position of `object_id` in `table` (objects or events); None if unknown."""
         return self.conn.execute(sa.select(table.c.seq).where(table.c.id == object_id)).scalar()

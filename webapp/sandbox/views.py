@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
 
+from webapp.sandbox.cards import TEST_CARD_HELP
 from webapp.sandbox.core import Sandbox
 from webapp.sandbox.errors import StripeAPIError
 from webapp.sandbox.money import format_amount
@@ -84,12 +85,14 @@ def _session_view(session: dict[str, Any]) -> dict[str, Any]:
     items = []
     for item in session.get("_line_items") or []:
         product = item.get("_product") or {"name": item["description"]}
+        recurring = (item.get("price") or {}).get("recurring")
         items.append(
             {
                 "name": product["name"],
                 "description": product.get("description"),
                 "quantity": item["quantity"],
                 "amount": format_amount(item["amount_total"], item["currency"]),
+                "every": _every(recurring) if recurring else None,
             }
         )
     saved = session.get("saved_payment_method_options") or {}
@@ -103,7 +106,14 @@ def _session_view(session: dict[str, Any]) -> dict[str, Any]:
         "cancel_url": cancel_url_for(session),
         "success_url": success_url_for(session),
         "customer_email": session.get("customer_email"),
+        "test_cards": TEST_CARD_HELP,
     }
+
+
+def _every(recurring: dict[str, Any]) -> str:
+    """'month', '3 months': how often a recurring line item is billed."""
+    count = int(recurring.get("interval_count") or 1)
+    return recurring["interval"] if count == 1 else f"{count} {recurring['interval']}s"
 
 
 def _load_for_page(cs_id: str) -> dict[str, Any]:

@@ -7,10 +7,12 @@ transaction (the webhook inbox, or a saved-cards call), which commits it.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from webapp.extensions import db
 from webapp.models import PaymentMethod, User
-from webapp.models.base import new_id
+from webapp.models.base import new_id, utcnow
 from webapp.payments.gateway import Card, CheckoutSession, ResourceMissing, get_gateway
 from webapp.services import audit
 from webapp.services.checkout import lock_user
@@ -27,24 +29,58 @@ def card_rows(user_id: str) -> list[PaymentMethod]:
     )
 
 
-def _upsert(user_id: str, card: Card, *, is_default: bool | None = None) -> PaymentMethod:
-    """Writes one card into the mirror (caller holds the user's row lock)."""
-    row = db.session.scalar(sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == card.id))
-    if row is None:
-        row = PaymentMethod(id=new_id(), user_id=user_id, stripe_payment_method_id=card.id, type="card")
-        db.session.add(row)
-    elif row.user_id != user_id:
-        # A payment method belongs to one customer; Stripe moved it, so the mirror follows.
-        row.user_id = user_id
-        row.is_default = False
-    row.brand = card.brand
-    row.last4 = card.last4
-    row.exp_month = card.exp_month
-    row.exp_year = card.exp_year
-    if is_default is not None:
-        row.is_default = is_default
-    db.session.flush()
-    return row
+_CARDS = PaymentMethod.__table__
+
+
+def upsert_cards(user_id: str, cards: list[Card], default: str | None) -> set[str]:
+    """Writes `cards` into the learner's mirror in ONE statement; returns the Stripe ids it inserted.
+
+    INSERT … ON CONFLICT (stripe_payment_method_id) DO UPDATE, on SQLite and PostgreSQL
+    alike: whichever of the webhook and the API mirrors a card first inserts it, the other
+    updates the same row, and neither can fail on the unique key, with or without the
+    user's row lock. A card Stripe moved to another customer follows it (not the default
+    there until `default` says so). An inserted row is told from an updated one by its id:
+    only an insert keeps the id we generated.
+    """
+    if not cards:
+        return set()
+    now = utcnow()
+    rows = [
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "stripe_payment_method_id": card.id,
+            "type": "card",
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+            "is_default": card.id == default,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for card in cards
+    ]
+    insert = (sqlite_insert if db.session.get_bind().dialect.name == "sqlite" else postgresql_insert)(_CARDS)
+    excluded = insert.excluded
+    statement = (
+        insert.values(rows)
+        .on_conflict_do_update(
+            index_elements=[_CARDS.c.stripe_payment_method_id],
+            set_={
+                "user_id": excluded.user_id,
+                "brand": excluded.brand,
+                "last4": excluded.last4,
+                "exp_month": excluded.exp_month,
+                "exp_year": excluded.exp_year,
+                "is_default": excluded.is_default,
+                "updated_at": excluded.updated_at,
+            },
+        )
+        .returning(_CARDS.c.id, _CARDS.c.stripe_payment_method_id)
+    )
+    generated = {row["id"] for row in rows}
+    return {pm_id for row_id, pm_id in db.session.execute(statement) if row_id in generated}
 
 
 def apply_default(user_id: str, stripe_pm_id: str | None) -> None:
@@ -69,10 +105,16 @@ def default_if_none(customer_id: str, pm_id: str) -> str | None:
 def mirror_card(
     user_id: str, card: Card, default: str | None, *, actor: str, event_id: str | None = None
 ) -> PaymentMethod:
-    existed = db.session.scalar(sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == card.id))
-    row = _upsert(user_id, card)
+    """Mirrors one card (upsert by its Stripe id) and the learner's default; one "saved"
+    audit entry per card, written by whichever mirror inserted it. Caller holds the user's lock."""
+    inserted = upsert_cards(user_id, [card], default)
     apply_default(user_id, default)
-    if existed is None:
+    row = db.session.scalar(
+        sa.select(PaymentMethod)
+        .where(PaymentMethod.stripe_payment_method_id == card.id)
+        .execution_options(populate_existing=True)
+    )
+    if card.id in inserted:
         audit.record(
             "payment_method.saved",
             entity_type="payment_method",
@@ -83,8 +125,6 @@ def mirror_card(
             brand=card.brand,
             last4=card.last4,
         )
-    db.session.flush()
-    db.session.refresh(row)
     return row
 
 

@@ -154,6 +154,7 @@ def create_checkout(
     metadata: dict | None = None,
     return_url: str | None = None,
     cancel_to: str | None = None,
+    default_urls: tuple[str, str] | None = None,
 ) -> CheckoutStarted:
     """Opens (or reuses) the learner's checkout for `course` at the server's price.
 
@@ -164,7 +165,9 @@ def create_checkout(
     back: no PENDING row without a Stripe session, no coupon held.
 
     Refuses with Conflict when the learner already has access (no Stripe call). A total
-    of 0 enrolls at once without Stripe.
+    of 0 enrolls at once without Stripe. Stripe returns the learner to `return_url` /
+    `cancel_to`, else to `default_urls` (success, cancel), else to our own pages; an open
+    session is reused only when neither explicit URL is given.
     """
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
@@ -184,7 +187,8 @@ def create_checkout(
             _supersede_open_sessions(user_id, course.id, keep=session.id)
             return CheckoutStarted(session, None, enrolled_without_payment=True)
         session = _open_payment_session(user, course, coupon, breakdown, metadata=metadata, now=now)
-        _open_at_stripe(session, course, return_url=return_url, cancel_to=cancel_to)
+        success_to, cancel_back = default_urls or (None, None)
+        _open_at_stripe(session, course, return_url=return_url or success_to, cancel_to=cancel_to or cancel_back)
         _supersede_open_sessions(user_id, course.id, keep=session.id)
     return CheckoutStarted(session, session.checkout_url)
 

@@ -5,8 +5,10 @@ Reads only; every change to a payment session belongs to `services.checkout`.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from webapp.extensions import db
-from webapp.models import Course, PaymentSession
+from webapp.models import Course, PaymentSession, Refund
 from webapp.services.enrollments import is_row_id
 from webapp.services.errors import NotFound
 
@@ -25,3 +27,12 @@ def owned_payment_session(session_id: str, user_id: str) -> PaymentSession:
     if session is None or session.user_id != user_id:
         raise NotFound("We couldn't find that payment session.")
     return session
+
+
+def refunds_of(payment_session: PaymentSession) -> list[Refund]:
+    """The refunds of one payment session, oldest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Refund).where(Refund.payment_session_id == payment_session.id).order_by(Refund.created_at)
+        )
+    )

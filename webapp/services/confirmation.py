@@ -7,6 +7,7 @@ errors or a notice, so pages and the API never handle the gateway's exceptions.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -16,6 +17,7 @@ from webapp.models import Enrollment, PaymentSession
 from webapp.payments.gateway import GatewayError, PaymentRejected, StripeUnavailable
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError
 from webapp.services.fulfillment import Fulfillment, fulfill_checkout
+from webapp.services.receipts import confirmation_address, order_number, payment_method_of, refunded_by_session
 
 log = logging.getLogger("webapp")
 
@@ -43,7 +45,35 @@ def confirm_payment(stripe_session_id: str, *, actor: str) -> Fulfillment:
         raise provider_failure(exc) from None
 
 
-def confirm_return(payment_session: PaymentSession, *, actor: str) -> tuple[Fulfillment, str | None]:
+@dataclass(frozen=True)
+class Receipt(Fulfillment):
+    """A confirmation as the success page shows it: the fulfilment and the receipt's extras.
+
+    `refunded` is minor units refunded (succeeded and pending refunds); `payment_method`
+    "card", "bank_transfer" or None (free, or Stripe not reachable); `email_sent_to` the
+    address of the enrollment's confirmation email, else the learner's.
+    """
+
+    order_number: str = ""
+    refunded: int = 0
+    payment_method: str | None = None
+    email_sent_to: str | None = None
+
+
+def _receipt(result: Fulfillment, payment_session: PaymentSession) -> Receipt:
+    enrollment_id = result.enrollment.id if result.enrollment else payment_session.enrollment_id
+    return Receipt(
+        **{f.name: getattr(result, f.name) for f in fields(Fulfillment)},
+        order_number=order_number(payment_session.id),
+        refunded=refunded_by_session([payment_session.id]).get(payment_session.id, 0),
+        payment_method=payment_method_of(
+            payment_session, stripe_type=result.payment_method_type, card_brand=result.card_brand
+        ),
+        email_sent_to=confirmation_address(enrollment_id, payment_session.user_id),
+    )
+
+
+def confirm_return(payment_session: PaymentSession, *, actor: str) -> tuple[Receipt, str | None]:
     """The success page's confirmation: fulfils if Stripe says paid, and loads what the page shows.
 
     A Stripe outage gives the last known state and a notice, never an error. A free
@@ -62,7 +92,7 @@ def confirm_return(payment_session: PaymentSession, *, actor: str) -> tuple[Fulf
             log.warning("success page could not reach stripe", extra={"fields": {"error": type(exc).__name__}})
             result, notice = Fulfillment(payment_session, None, payment_session.status), UNAVAILABLE_MESSAGE
     _reload_for_page(session_id)
-    return result, notice
+    return _receipt(result, payment_session), notice
 
 
 def _reload_for_page(payment_session_id: str) -> None:

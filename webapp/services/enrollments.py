@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -19,6 +20,7 @@ from webapp.models.base import utcnow
 from webapp.models.enums import OPEN_SESSION_STATUSES, EnrollmentStatus, PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
 from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from webapp.services.receipts import refunded_by_session
 from webapp.services.transactions import unit_of_work
 from webapp.services.transitions import move_enrollment
 
@@ -57,10 +59,20 @@ class AccountEnrollment:
 
     enrollment: Enrollment
     receipt_session_id: str | None
+    refunded: int = 0  # minor units refunded of its payment (succeeded and pending refunds)
+
+
+@dataclass(frozen=True)
+class MyCourses:
+    """The "My courses" page: the enrollments, and purchases whose payment has not settled."""
+
+    rows: list[AccountEnrollment]
+    pending: list[PaymentSession]
 
 
 def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
-    """`list_for_user` plus the Stripe Checkout id of each paid enrollment's receipt (two queries)."""
+    """`list_for_user` plus, for each paid enrollment, the Stripe Checkout id of its receipt
+    and what was refunded of it (three queries)."""
     enrollments = list_for_user(user_id)
     session_ids = [e.payment_session_id for e in enrollments if e.payment_session_id and e.amount_paid > 0]
     stripe_ids = (
@@ -74,7 +86,28 @@ def list_with_receipts(user_id: str) -> list[AccountEnrollment]:
         if session_ids
         else {}
     )
-    return [AccountEnrollment(e, stripe_ids.get(e.payment_session_id)) for e in enrollments]
+    refunded = refunded_by_session(session_ids)
+    return [
+        AccountEnrollment(e, stripe_ids.get(e.payment_session_id), refunded.get(e.payment_session_id or "", 0))
+        for e in enrollments
+    ]
+
+
+def processing_purchases(user_id: str) -> list[PaymentSession]:
+    """The learner's checkouts paid by a method that has not settled yet (PROCESSING), with course."""
+    return list(
+        db.session.scalars(
+            sa.select(PaymentSession)
+            .options(joinedload(PaymentSession.course))
+            .where(PaymentSession.user_id == user_id, PaymentSession.status == PaymentSessionStatus.PROCESSING)
+            .order_by(PaymentSession.created_at.desc())
+        )
+    )
+
+
+def my_courses(user_id: str) -> MyCourses:
+    """Everything the "My courses" page shows."""
+    return MyCourses(list_with_receipts(user_id), processing_purchases(user_id))
 
 
 def _owned_query(user_id: str, enrollment_id: object):
@@ -134,32 +167,46 @@ def _int_field(name: str, value: object) -> int:
     return value
 
 
+def _percent_field(name: str, value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValidationFailed(f"{name} must be a number.", field=name)
+    percent = Decimal(value)
+    if not percent.is_finite() or percent != percent.quantize(Decimal("0.01")) or not 0 <= percent <= 100:
+        raise ValidationFailed(f"{name} must be between 0 and 100, with at most two decimals.", field=name)
+    return percent
+
+
 def update_progress(
     user_id: str,
     enrollment_id: str,
     *,
-    progress: int | None = None,
+    progress: int | Decimal | None = None,
     current_lecture: int | None = None,
     completed_lectures: int | None = None,
+    current_lecture_id: str | None = None,
 ) -> Enrollment:
     """Records the learner's progress; `last_accessed_at` becomes now.
 
-    `progress` is 0–100, `completed_lectures` 0–the course's total lectures,
+    `progress` is 0–100 with at most two decimals (DECIMAL(5,2)), `current_lecture_id` the
+    front end's opaque lecture id, `completed_lectures` 0–the course's total lectures,
     `current_lecture` 1–total lectures; an out-of-range or non-integer value raises
     ValidationFailed naming the field (`progress`, `current_lecture`, `completed_lectures`)
     and nothing is written. Reaching 100 sets `completed_at` and status COMPLETED, and a
     completed course stays completed. Only ACTIVE/COMPLETED enrollments (Conflict
     otherwise); NotFound for anyone else's.
     """
-    values = {
+    values: dict[str, object] = {
         name: _int_field(name, value)
         for name, value in (
-            ("progress", progress),
             ("current_lecture", current_lecture),
             ("completed_lectures", completed_lectures),
         )
         if value is not None
     }
+    if progress is not None:
+        values["progress"] = _percent_field("progress", progress)
+    if current_lecture_id is not None:
+        values["current_lecture_id"] = current_lecture_id
     with unit_of_work():
         enrollment = _lock_owned(user_id, enrollment_id)
         _check_progress(enrollment, values)
@@ -175,10 +222,8 @@ def update_progress(
     return enrollment
 
 
-def _check_progress(enrollment: Enrollment, values: dict[str, int]) -> None:
+def _check_progress(enrollment: Enrollment, values: dict) -> None:
     total = enrollment.course.total_lectures or 0
-    if "progress" in values and not 0 <= values["progress"] <= 100:
-        raise ValidationFailed("progress must be between 0 and 100.", field="progress")
     if "completed_lectures" in values and not 0 <= values["completed_lectures"] <= total:
         raise ValidationFailed(
             f"completed_lectures must be between 0 and {total}, the course's number of lectures.",

@@ -50,6 +50,7 @@ class Fulfillment:
     card_brand: str | None = None
     card_last4: str | None = None
     detail: str | None = None
+    payment_method_type: str | None = None  # Stripe's type of the payment's method, when read
 
 
 def find_payment_session_by(
@@ -216,19 +217,22 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
         if session.stripe_session_id is None:
             session.stripe_session_id = remote.id
         card = (remote.card_brand, remote.card_last4)
+        method = remote.payment_method_type
         if session.status == PaymentSessionStatus.COMPLETED:
             enrollment = db.session.get(Enrollment, session.enrollment_id) if session.enrollment_id else None
-            return Fulfillment(session, enrollment, session.status, *card)
+            return Fulfillment(session, enrollment, session.status, *card, payment_method_type=method)
         if remote.status != "complete":
-            return Fulfillment(session, None, session.status, *card)
+            return Fulfillment(session, None, session.status, *card, payment_method_type=method)
         if remote.payment_status not in PAID_STATES:
             _settling(session, remote, actor=actor, event_id=event_id)
-            return Fulfillment(session, None, session.status, *card)
+            return Fulfillment(session, None, session.status, *card, payment_method_type=method)
         if remote.amount_total != session.final_amount or (remote.currency or "").lower() != session.currency:
             _flag_amount_mismatch(session, remote, actor=actor, event_id=event_id)
-            return Fulfillment(session, None, session.status, *card, detail="amount_mismatch")
+            return Fulfillment(
+                session, None, session.status, *card, detail="amount_mismatch", payment_method_type=method
+            )
         enrollment = _complete_paid(session, remote, actor=actor, event_id=event_id)
-        return Fulfillment(session, enrollment, session.status, *card)
+        return Fulfillment(session, enrollment, session.status, *card, payment_method_type=method)
 
 
 def _settling(session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "OPEN_OR_DONE",
     "extra_payments",
     "issue_refund",
+    "payment_card_label",
     "refund_key",
     "refundable_amount",
     "refunded_amounts",
@@ -86,14 +87,17 @@ def issue_refund(
     admin_id: str,
     request_token: str,
     payment_session_id: str | None = None,
+    refund_all: bool = False,
 ) -> Refund:
     """Refunds (part of) a paid enrollment through Stripe and records Stripe's answer.
 
-    `amount_text` is what the admin typed in the currency's major unit ("10.00"); empty
-    means all that remains refundable. `reason` is required. Never refunds more than the
-    amount paid minus succeeded and pending refunds. Idempotent per `request_token`: a
-    repeated submit of the same form returns the first refund (one Stripe refund, one row),
-    even when the submits race (the enrollment row is locked on PostgreSQL).
+    `amount_text` is what the admin typed in the currency's major unit ("10.00");
+    `refund_all` (with no amount typed) refunds all that remains refundable — an empty
+    amount alone is refused, so a full refund is always an explicit choice. `reason` is
+    required. Never refunds more than the amount paid minus succeeded and pending refunds.
+    Idempotent per `request_token`: a repeated submit of the same form returns the first
+    refund (one Stripe refund, one row), even when the submits race (the enrollment row is
+    locked on PostgreSQL).
 
     A full refund makes the enrollment REFUNDED (access removed) with payment status
     REFUNDED; a partial one PARTIALLY_REFUNDED. Raises ValidationFailed for bad input,
@@ -112,6 +116,7 @@ def issue_refund(
     if existing is not None:
         return existing
     reason = _valid_reason(reason)
+    _check_choice(amount_text, refund_all=refund_all)
     plan = None
     try:
         with unit_of_work():
@@ -122,7 +127,9 @@ def issue_refund(
             existing = _refund_by_key(key, fresh=True)
             if existing is not None:
                 return existing
-            plan = _plan_refund(enrollment, amount_text=amount_text, payment_session_id=payment_session_id)
+            plan = _plan_refund(
+                enrollment, amount_text=amount_text, payment_session_id=payment_session_id, refund_all=refund_all
+            )
             refund_id = new_id()
             info = _create_at_stripe(plan, refund_id=refund_id, reason=reason, admin_id=admin_id, key=key)
             return _record_issued(plan, info, refund_id=refund_id, reason=reason, admin_id=admin_id, key=key)
@@ -144,7 +151,18 @@ def _valid_reason(reason: str) -> str:
     return reason
 
 
-def _plan_refund(enrollment: Enrollment, *, amount_text: str, payment_session_id: str | None) -> _RefundPlan:
+def _check_choice(amount_text: str, *, refund_all: bool) -> None:
+    """An amount, or "refund all" — exactly one of them (before anything is locked or asked)."""
+    typed = bool((amount_text or "").strip())
+    if refund_all and typed:
+        raise ValidationFailed("Either type an amount or tick “Refund all that remains”, not both.", field="amount")
+    if not refund_all and not typed:
+        raise ValidationFailed("Enter the amount to refund, or tick “Refund all that remains”.", field="amount")
+
+
+def _plan_refund(
+    enrollment: Enrollment, *, amount_text: str, payment_session_id: str | None, refund_all: bool
+) -> _RefundPlan:
     """The payment to refund and how much, or the domain error saying why not."""
     if payment_session_id and payment_session_id != enrollment.payment_session_id:
         extra = {s.id: left for s, left in extra_payments(enrollment)}
@@ -161,14 +179,12 @@ def _plan_refund(enrollment: Enrollment, *, amount_text: str, payment_session_id
         raise Conflict("This enrollment has no card payment to refund.", code="nothing_to_refund")
     if remaining <= 0:
         raise Conflict("This payment has already been refunded in full.", code="nothing_to_refund")
-    amount = _refund_amount(amount_text, remaining=remaining, currency=session.currency)
+    amount = remaining if refund_all else _refund_amount(amount_text, remaining=remaining, currency=session.currency)
     return _RefundPlan(enrollment, session, amount, grants_access)
 
 
 def _refund_amount(amount_text: str, *, remaining: int, currency: str) -> int:
-    """The typed amount in minor units (empty: all that remains), at most `remaining`."""
-    if not (amount_text or "").strip():
-        return remaining
+    """The typed amount in minor units, at most `remaining`."""
     try:
         amount = parse_major_amount(amount_text, currency)
     except ValueError as exc:
@@ -182,6 +198,21 @@ def _refund_amount(amount_text: str, *, remaining: int, currency: str) -> int:
             field="amount",
         )
     return amount
+
+
+def payment_card_label(enrollment: Enrollment) -> str | None:
+    """ "Visa ending in 4242": the card the enrollment's payment was made with, as Stripe has
+    it; None when it was no card, nothing was paid, or Stripe cannot be reached just now."""
+    session = db.session.get(PaymentSession, enrollment.payment_session_id) if enrollment.payment_session_id else None
+    if session is None or session.final_amount <= 0 or not session.payment_intent_id:
+        return None
+    try:
+        intent = get_gateway().retrieve_payment_intent(session.payment_intent_id)
+    except GatewayError:
+        return None
+    if not intent.card_last4:
+        return None
+    return f"{(intent.card_brand or 'card').title()} ending in {intent.card_last4}"
 
 
 def _create_at_stripe(plan: _RefundPlan, *, refund_id: str, reason: str, admin_id: str, key: str) -> RefundInfo:

@@ -34,6 +34,7 @@ from webapp.services.card_mirror import (
     mirror_card,
     mirror_payment_method_event,
     mirror_setup_session,
+    upsert_cards,
 )
 from webapp.services.checkout import ensure_stripe_customer, gateway_failure, lock_user
 from webapp.services.enrollments import is_row_id
@@ -117,14 +118,15 @@ def list_cards(user: User) -> list[PaymentMethod]:
         for card in cards:
             row = known.get(card.id)
             if row is None:
-                row = PaymentMethod(id=new_id(), user_id=user_id, stripe_payment_method_id=card.id, type="card")
-                db.session.add(row)
-            elif row.user_id != user_id:
+                continue  # new cards: one upsert below, safe against a webhook mirroring them now
+            if row.user_id != user_id:
                 row.user_id = user_id  # a payment method belongs to one customer; Stripe moved it
             row.brand, row.last4 = card.brand, card.last4
             row.exp_month, row.exp_year = card.exp_month, card.exp_year
             # Set in memory, so an unchanged flag writes nothing.
             row.is_default = card.id == default
+        db.session.flush()
+        upsert_cards(user_id, [card for card in cards if card.id not in known], default)
     return card_rows(user_id)
 
 

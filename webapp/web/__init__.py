@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (health, catalog, checkout, payment, api, account, webhooks, devmail, admin):
         app.register_blueprint(blueprint.bp)
 
-    from webapp.services.money import format_money
+    from webapp.services.money import format_money, to_major
 
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(to_major, "major")

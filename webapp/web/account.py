@@ -29,8 +29,8 @@ def _card_label(card) -> str:
 @bp.get("/enrollments")
 @login_required
 def enrollments():
-    rows = enrollment_service.list_with_receipts(g.user.id)
-    return render_template("account/enrollments.html", rows=rows)
+    page = enrollment_service.my_courses(g.user.id)
+    return render_template("account/enrollments.html", rows=page.rows, pending=page.pending)
 
 
 @bp.get("/enrollments/<enrollment_id>/cancel")

@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from webapp.models import Coupon, Course, Enrollment, PaymentMethod, PaymentSession
+from webapp.models import Coupon, Course, Enrollment, PaymentMethod, PaymentSession, Refund
+from webapp.models.enums import EnrollmentSource
 
 
 class ResponseBody(BaseModel):
@@ -31,14 +32,14 @@ class ErrorDetail(ResponseBody):
     message: str
 
 
-class ErrorInfo(ResponseBody):
-    code: str
-    message: str
-    details: list[ErrorDetail]
-
-
 class ErrorResponse(ResponseBody):
-    error: ErrorInfo
+    """NestJS's error body (what the design's front end reads) plus our `code` and `details`."""
+
+    status_code: int = Field(description="The HTTP status, repeated.")
+    message: str | list[str] = Field(description="The validation messages (a list), or one sentence.")
+    error: str = Field(description='The reason phrase: "Bad Request", "Not Found", …')
+    code: str = Field(description="Machine-readable: validation_failed, not_found, already_enrolled, …")
+    details: list[ErrorDetail] = Field(description="One entry per refused field (may be empty).")
 
 
 # -- resources -------------------------------------------------------------------------------
@@ -90,6 +91,14 @@ class CreatePaymentSessionResult(ResponseBody):
     success: bool
     session: PaymentSessionOut
     redirect_url: str | None
+    reused: bool = Field(description="True when this is the caller's open checkout, handed back again.")
+
+
+class PaymentSessionResult(ResponseBody):
+    """What both session GETs answer, as the design's service returns it."""
+
+    success: bool
+    session: PaymentSessionOut
 
 
 class CourseRef(ResponseBody):
@@ -103,21 +112,46 @@ class CourseRef(ResponseBody):
 
 
 class EnrollmentOut(ResponseBody):
+    """Every column of the design's `enrollments` under its TypeORM name, plus ours.
+
+    Ours kept beside the design's: `source` (PURCHASE/FREE/COUPON/ADMIN_GRANT; the design's
+    column of that name has no fixed vocabulary), `paymentSessionId` (= `paymentId`),
+    `currentLecture` (our lecture number; `currentLectureId` is the front end's id, or
+    that number as a string). We track no time spent, streaks, certificates, notes or
+    access expiry: those are the design's defaults (0, false, null).
+    """
+
     id: str
     user_id: str
     course_id: str
     status: str
     payment_status: str
     source: str
+    enrollment_source: str = Field(
+        description="PAID when bought through a payment session, else FREE (DIRECT for grants)."
+    )
+    type: str = Field(description="PAID when money was taken, else FREE.")
     payment_session_id: str | None
+    payment_id: str | None = Field(description="Our payment session's id (the design's paymentId).")
     amount_paid: int
+    amount: int = Field(description="What was paid, minor units (= amountPaid).")
     discount_applied: int
     currency: str
-    progress: int
+    progress: float = Field(description="Percent complete, 0–100 (DECIMAL(5,2)).")
+    completion_percentage: float = Field(description="= progress.")
     current_lecture: int | None
+    current_lecture_id: str | None
     completed_lectures: int
+    total_lectures: int
+    total_time_spent: int
+    streak_days: int
+    certificate_earned: bool
+    certificate_earned_at: datetime | None
+    notes: str | None
     last_accessed_at: datetime | None
     enrolled_at: datetime | None
+    paid_at: datetime | None = Field(description="When the payment was confirmed (we enroll at that moment).")
+    expires_at: datetime | None = Field(description="Always null: access does not expire.")
     completed_at: datetime | None
     cancelled_at: datetime | None
     created_at: datetime | None
@@ -126,6 +160,9 @@ class EnrollmentOut(ResponseBody):
 
     @classmethod
     def of(cls, e: Enrollment) -> EnrollmentOut:
+        progress = float(e.progress or 0)
+        paid = (e.amount_paid or 0) > 0
+        lecture_id = e.current_lecture_id or (str(e.current_lecture) if e.current_lecture is not None else None)
         return cls(
             id=e.id,
             user_id=e.user_id,
@@ -133,15 +170,29 @@ class EnrollmentOut(ResponseBody):
             status=e.status,
             payment_status=e.payment_status,
             source=e.source,
+            enrollment_source=_design_source(e),
+            type="PAID" if paid else "FREE",
             payment_session_id=e.payment_session_id,
+            payment_id=e.payment_session_id,
             amount_paid=e.amount_paid,
+            amount=e.amount_paid,
             discount_applied=e.discount_applied,
             currency=e.currency,
-            progress=e.progress,
+            progress=progress,
+            completion_percentage=progress,
             current_lecture=e.current_lecture,
+            current_lecture_id=lecture_id,
             completed_lectures=e.completed_lectures,
+            total_lectures=(e.course.total_lectures or 0) if e.course else 0,
+            total_time_spent=0,
+            streak_days=0,
+            certificate_earned=False,
+            certificate_earned_at=None,
+            notes=None,
             last_accessed_at=e.last_accessed_at,
             enrolled_at=e.enrolled_at,
+            paid_at=e.enrolled_at if paid else None,
+            expires_at=None,
             completed_at=e.completed_at,
             cancelled_at=e.cancelled_at,
             created_at=e.created_at,
@@ -150,12 +201,24 @@ class EnrollmentOut(ResponseBody):
         )
 
 
+def _design_source(e: Enrollment) -> str:
+    """The design's `enrollmentSource`: PAID with a payment session, FREE without, DIRECT for grants."""
+    if e.source == EnrollmentSource.ADMIN_GRANT:
+        return "DIRECT"
+    return "PAID" if e.payment_session_id else "FREE"
+
+
 class CouponOut(ResponseBody):
+    """Every column of the design's `coupons`, plus ours (`isPublic`, `maxUsesPerUser`,
+    `applicableCourseIds` = `applicableCourses`). A coupon's `name` is its code: we keep
+    no separate display name."""
+
     id: str
     code: str
+    name: str
     description: str | None
     discount_type: str
-    discount_value: str = Field(description="Percent for PERCENTAGE, minor units for FIXED, as a decimal string.")
+    discount_value: float = Field(description="Percent for PERCENTAGE, minor units for FIXED (DECIMAL).")
     currency: str | None
     max_uses: int | None
     current_uses: int
@@ -166,16 +229,22 @@ class CouponOut(ResponseBody):
     maximum_discount: int | None
     is_active: bool
     is_public: bool
+    applicable_courses: list[str] = Field(description="Course ids; empty = every course.")
     applicable_course_ids: list[str]
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
 
     @classmethod
     def of(cls, c: Coupon) -> CouponOut:
+        courses = sorted(c.applicable_course_ids)
         return cls(
             id=c.id,
             code=c.code,
+            name=c.code,
             description=c.description,
             discount_type=c.discount_type,
-            discount_value=format(c.discount_value.normalize(), "f") if c.discount_value is not None else "0",
+            discount_value=float(c.discount_value) if c.discount_value is not None else 0.0,
             currency=c.currency,
             max_uses=c.max_uses,
             current_uses=c.current_uses,
@@ -186,7 +255,11 @@ class CouponOut(ResponseBody):
             maximum_discount=c.maximum_discount,
             is_active=c.is_active,
             is_public=c.is_public,
-            applicable_course_ids=sorted(c.applicable_course_ids),
+            applicable_courses=courses,
+            applicable_course_ids=courses,
+            metadata={},
+            created_at=c.created_at,
+            updated_at=c.updated_at,
         )
 
 
@@ -202,28 +275,81 @@ class CouponValidation(ResponseBody):
 
 
 class PaymentMethodOut(ResponseBody):
+    """Every column of the design's `payment_methods`, plus ours (`brand`, `last4`,
+    `expMonth`, `expYear`: the same values). Billing details stay at Stripe: not mirrored."""
+
     id: str
+    user_id: str
     stripe_payment_method_id: str
     type: str
+    card_brand: str | None
+    card_last4: str | None
+    card_exp_month: int | None
+    card_exp_year: int | None
     brand: str | None
     last4: str | None
     exp_month: int | None
     exp_year: int | None
+    billing_details: dict[str, Any]
     is_default: bool
+    metadata: dict[str, Any]
     created_at: datetime | None
+    updated_at: datetime | None
 
     @classmethod
     def of(cls, m: PaymentMethod) -> PaymentMethodOut:
         return cls(
             id=m.id,
+            user_id=m.user_id,
             stripe_payment_method_id=m.stripe_payment_method_id,
             type=m.type,
+            card_brand=m.brand,
+            card_last4=m.last4,
+            card_exp_month=m.exp_month,
+            card_exp_year=m.exp_year,
             brand=m.brand,
             last4=m.last4,
             exp_month=m.exp_month,
             exp_year=m.exp_year,
+            billing_details={},
             is_default=m.is_default,
+            metadata={},
             created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+
+
+class RefundOut(ResponseBody):
+    """Every column of the design's `refunds`, plus ours (`enrollmentId`, `failureReason`)."""
+
+    id: str
+    payment_session_id: str
+    enrollment_id: str | None
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    stripe_refund_id: str | None
+    failure_reason: str | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, r: Refund) -> RefundOut:
+        return cls(
+            id=r.id,
+            payment_session_id=r.payment_session_id,
+            enrollment_id=r.enrollment_id,
+            amount=r.amount,
+            currency=r.currency,
+            reason=r.reason or "",
+            status=r.status,
+            stripe_refund_id=r.stripe_refund_id,
+            failure_reason=r.failure_reason,
+            metadata={},
+            created_at=r.created_at,
+            updated_at=r.updated_at,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 METADATA_MAX_KEYS = 50
@@ -97,14 +97,23 @@ class CreatePaymentSession(RequestBody):
     """Starts (or reuses) a Stripe Checkout Session for a course at the server's price."""
 
     course_id: Identifier
-    coupon_code: CouponCodeText | None = None
+    coupon_code: CouponCodeText | None = Field(
+        None, description='A coupon code; `""` (as the design sends) means none.'
+    )
     metadata: Metadata | None = None
     return_url: UrlText | None = Field(
         None,
-        description="Where Stripe returns after paying; must be on the app's origin. "
+        description="Where Stripe returns after paying; must be on the app's origin or a FRONTEND_URL origin. "
         "`session_id={CHECKOUT_SESSION_ID}` is appended.",
     )
-    cancel_url: UrlText | None = Field(None, description="Where Stripe returns on cancel; must be on the app's origin.")
+    cancel_url: UrlText | None = Field(
+        None, description="Where Stripe returns on cancel; on the app's or a FRONTEND_URL origin."
+    )
+
+    @field_validator("coupon_code", mode="before")
+    @classmethod
+    def _empty_code_is_no_coupon(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class UpdatePaymentSession(RequestBody):
@@ -129,7 +138,10 @@ class CreateEnrollment(RequestBody):
 
 
 class UpdateEnrollmentProgress(RequestBody):
-    progress: int | None = Field(None, description="Percent complete, 0–100.")
+    progress: float | None = Field(
+        None, ge=0, le=100, description="Percent complete, 0–100, at most two decimals (DECIMAL(5,2))."
+    )
+    current_lecture_id: Identifier | None = Field(None, description="The front end's id of the current lecture.")
     current_lecture: int | None = Field(None, description="1 to the course's number of lectures.")
     completed_lectures: int | None = Field(None, description="0 to the course's number of lectures.")
 

@@ -1,8 +1,14 @@
-"""Error pages: HTML for pages, `{"error": {...}}` JSON under /api and for JSON clients."""
+"""Error pages: HTML for pages; under /api and for JSON clients, NestJS's error JSON.
+
+`{statusCode, message, error}` as the original design's front end reads it (`message` is
+the list of messages for a validation failure, else one string; `error` the reason
+phrase), plus our machine-readable `code` and per-field `details`.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -10,7 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.services.health import DATABASE_UNAVAILABLE
 from webapp.services.transactions import discard
-from webapp.web.api_responses import ErrorDetail, ErrorInfo, ErrorResponse
+from webapp.web.api_responses import ErrorDetail, ErrorResponse
 
 log = logging.getLogger("webapp")
 
@@ -46,6 +52,17 @@ CODES = {
 }
 
 
+# NestJS's wording where it differs from Python's phrase.
+REASONS = {413: "Payload Too Large"}
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return REASONS.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def wants_json() -> bool:
     if request.path.startswith(("/api/", "/webhooks/")) or request.path == "/api":
         return True
@@ -57,12 +74,15 @@ def error_response(status: int, message: str | None = None, *, code: str | None 
     title, default_message = TITLES.get(status, ("Error", "Something went wrong."))
     message = message or default_message
     if wants_json():
+        code = code or CODES.get(status, "error")
+        listed = [ErrorDetail(field=d["field"], message=d["message"]) for d in details or []]
         body = ErrorResponse(
-            error=ErrorInfo(
-                code=code or CODES.get(status, "error"),
-                message=message,
-                details=[ErrorDetail(field=d["field"], message=d["message"]) for d in details or []],
-            )
+            status_code=status,
+            # NestJS's ValidationPipe answers the list of messages; every other error one string.
+            message=[d.message for d in listed] if code == "validation_failed" and listed else message,
+            error=reason_phrase(status),
+            code=code,
+            details=listed,
         )
         response = jsonify(body.to_json())
         response.status_code = status

@@ -10,11 +10,12 @@ PREFIX = "/_sandbox/stripe"
 
 
 def call(client, method: str, path: str, pairs: list[tuple[str, str]] | None = None, **headers: str):
-    """`method path` with form pairs (body for POST, query for GET); returns (status, json, headers)."""
+    """`method path` with form pairs (body for POST, query for GET and DELETE, as the SDK
+    sends them); returns (status, json, headers)."""
     encoded = urlencode(pairs or [])
     all_headers = {**AUTH, **headers}
-    if method == "GET":
-        response = client.get(f"{PREFIX}{path}?{encoded}", headers=all_headers)
+    if method in ("GET", "DELETE"):
+        response = client.open(f"{PREFIX}{path}?{encoded}", method=method, headers=all_headers)
     else:
         response = client.open(
             f"{PREFIX}{path}",

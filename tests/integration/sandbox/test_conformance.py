@@ -15,6 +15,7 @@ import importlib
 import sys
 import types
 import typing
+from decimal import Decimal
 from typing import Any, ForwardRef, Literal, Union
 
 import pytest
@@ -41,6 +42,13 @@ PREFIXES = {
     "product": "prod_",
     "price": "price_",
     "item": "li_",
+    "subscription": "sub_",
+    "subscription_item": "si_",
+    "subscription_schedule": "sub_sched_",
+    "invoice": "in_",
+    "line_item": "il_",
+    "invoice_payment": "inpay_",
+    "test_helpers.test_clock": "clock_",
 }
 # Fields Stripe leaves out unless they apply; includable lists (`ListObject` fields) too,
 # which are present only when expanded.
@@ -142,12 +150,23 @@ def _fits(value: Any, tp: Any, owner: type, where: str, problems: list[str]) -> 
         for i, entry in enumerate(value):
             _check_value(entry, typing.get_args(tp)[0], owner, f"{where}[{i}]", problems)
         return True
+    if tp is Decimal:
+        # A `decimal_string` on the wire (the SDK's `_field_encodings` decode it).
+        return isinstance(value, str) and _is_decimal(value)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(tp, type):
         return isinstance(value, tp)
+    return True
+
+
+def _is_decimal(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
     return True
 
 
@@ -189,9 +208,11 @@ def world(sbx_app, gateway, client) -> dict[str, str]:
     gateway.list_refunds(paid.payment_intent_id)
     gateway.retrieve_refund(refund.id)
     gateway.get_default_payment_method(customer)
+    billing = _billing_world(gateway.stripe_client, client, customer)
     event_id = get_sandbox(sbx_app).recent_events(limit=1)[0][0]["id"]
     gateway.retrieve_event(event_id)
     return {
+        **billing,
         "customer": customer,
         "checkout.session": paid.id,
         "payment_intent": paid.payment_intent_id,
@@ -200,6 +221,52 @@ def world(sbx_app, gateway, client) -> dict[str, str]:
         "payment_method": card.id,
         "setup_intent": setup.setup_intent_id,
         "event": event_id,
+    }
+
+
+def _billing_world(sc: stripe.StripeClient, client, customer: str) -> dict[str, str]:
+    """A subscription paid through Checkout, on a schedule, renewed once by its test clock."""
+    clock = sc.v1.test_helpers.test_clocks.create({"frozen_time": 1_800_000_000})
+    on_clock = sc.v1.customers.create({"email": "c@example.test", "test_clock": clock.id})
+    product = sc.v1.products.create({"name": "Course"})
+    price = sc.v1.prices.create(
+        {"product": product.id, "currency": "usd", "unit_amount": 3000, "recurring": {"interval": "month"}}
+    )
+    session = sc.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": on_clock.id,
+            "line_items": [
+                {"price": price.id, "quantity": 1},
+                {"price_data": {"currency": "usd", "unit_amount": 500, "product_data": {"name": "Fee"}}},
+            ],
+            "subscription_data": {"metadata": {"k": "v"}},
+            "success_url": "http://localhost/ok",
+        }
+    )
+    assert pay(client, session).status_code == 303
+    sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
+    schedule = sc.v1.subscription_schedules.create({"from_subscription": sub_id})
+    sc.v1.subscription_schedules.update(
+        schedule.id,
+        {
+            "end_behavior": "cancel",
+            "phases": [{"items": [{"price": price.id}], "duration": {"interval": "month", "interval_count": 3}}],
+        },
+    )
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": 1_800_000_000 + 32 * 24 * 3600})
+    invoice = sc.v1.subscriptions.retrieve(sub_id).latest_invoice
+    payment = sc.v1.invoice_payments.list({"invoice": invoice}).data[0]
+    # One test-clock customer and no subscription of the others: list by that customer.
+    return {
+        "billing_customer": on_clock.id,
+        "product": product.id,
+        "price": price.id,
+        "subscription": sub_id,
+        "subscription_schedule": schedule.id,
+        "invoice": invoice,
+        "invoice_payment": payment.id,
+        "test_clock": clock.id,
     }
 
 
@@ -215,6 +282,13 @@ def _path_for(template: str, world: dict[str, str]) -> str:
         "payment_methods": "payment_method",
         "setup_intents": "setup_intent",
         "events": "event",
+        "products": "product",
+        "prices": "price",
+        "subscriptions": "subscription",
+        "subscription_schedules": "subscription_schedule",
+        "invoices": "invoice",
+        "invoice_payments": "invoice_payment",
+        "test_clocks": "test_clock",
     }[template.split("/")[-2] if template.endswith("{id}") else template.split("/")[-3]]
     return template.replace("{id}", world[kind])
 
@@ -224,10 +298,20 @@ def _params_for(route, world: dict[str, str]) -> list[tuple[str, str]]:
         return [("customer", world["customer"])]
     if route.template.endswith("/attach"):
         return [("customer", world["customer"])]
+    if route.method == "GET" and route.template in _LIST_PARAMS:
+        return [("customer", world[_LIST_PARAMS[route.template]])]
+    if route.template.endswith("/advance"):
+        return [("frozen_time", "1900000000")]
     return []
 
 
 _SAFE = [r for r in ROUTES if r.method == "GET" or r.template.endswith("/attach")]
+# Each list of the Billing world, by what finds its objects.
+_LIST_PARAMS = {
+    "/v1/subscriptions": "billing_customer",
+    "/v1/invoices": "billing_customer",
+    "/v1/subscription_schedules": "billing_customer",
+}
 
 
 def test_the_gateways_requests_all_pass_validation(sbx_app, world):
@@ -247,23 +331,37 @@ def test_every_answer_has_exactly_the_declared_fields(client, world):
                 conforms(item, route.resource, f"{name} data[{i}]", problems)
         else:
             conforms(body, route.resource, name, problems)
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 def test_expanded_and_evented_objects_conform(client, world, sbx_app):
     path = f"/v1/checkout/sessions/{world['checkout.session']}"
-    expand = [("expand[]", "line_items"), ("expand[]", "payment_intent.latest_charge"), ("expand[]", "customer")]
+    expand = [
+        ("expand[]", "line_items"),
+        ("expand[]", "payment_intent.latest_charge.refunds"),
+        ("expand[]", "customer"),
+    ]
     status, body, _ = call(client, "GET", path, expand)
     assert status == 200, body
     problems: list[str] = []
     conforms(body, stripe.checkout.Session, "session", problems)
+    assert body["payment_intent"]["latest_charge"]["refunds"]["data"][0]["id"] == world["refund"]
     product = body["line_items"]["data"][0]["price"]["product"]
     assert isinstance(product, str) and product.startswith("prod_")
-    for evt, _ in get_sandbox(sbx_app).recent_events(limit=100):
+    status, sub, _ = call(
+        client,
+        "GET",
+        f"/v1/subscriptions/{world['subscription']}",
+        [("expand[]", "latest_invoice.payments"), ("expand[]", "schedule"), ("expand[]", "test_clock")],
+    )
+    assert status == 200, sub
+    conforms(sub, stripe.Subscription, "subscription", problems)
+    assert sub["latest_invoice"]["payments"]["data"][0]["payment"]["payment_intent"].startswith("pi_")
+    for evt, _ in get_sandbox(sbx_app).recent_events(limit=1000):
         conforms(evt, stripe.Event, evt["type"], problems)
         inner = evt["data"]["object"]
         conforms(inner, _class_of(inner["object"]), f"{evt['type']}.data.object", problems)
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 def test_every_endpoint_refuses_an_unknown_parameter(client, world, expect_refusals):

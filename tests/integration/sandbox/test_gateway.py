@@ -162,7 +162,7 @@ class TestErrors:
         assert response.json["error"]["type"] == "invalid_request_error"
 
     def test_unknown_route_answers_stripes_404(self, client):
-        response = client.get("/_sandbox/stripe/v1/subscriptions", headers={"Authorization": "Bearer sk_test_x"})
+        response = client.get("/_sandbox/stripe/v1/coupons", headers={"Authorization": "Bearer sk_test_x"})
         assert response.status_code == 404
         assert "Unrecognized request URL" in response.json["error"]["message"]
 

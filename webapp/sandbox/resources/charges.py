@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.context import Ctx, list_object, new_id
+from webapp.sandbox.context import Ctx, list_object, new_id, public
 
 _CARD_DETAILS = ("brand", "country", "exp_month", "exp_year", "fingerprint", "funding", "last4")
 
@@ -44,8 +44,8 @@ def build_charge(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, 
         "receipt_email": pi.get("receipt_email"),
         "receipt_url": None,
         "refunded": False,
-        "refunds": list_object(f"/v1/charges/{charge_id}/refunds", []),
         "status": "succeeded",
+        "_refunds": [],  # newest first; `refunds` is included only when expanded
     }
 
 
@@ -69,3 +69,9 @@ def build_failed_charge(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any], error:
         status="failed",
     )
     return charge
+
+
+def charge_refunds(charge: dict[str, Any], ctx: Ctx) -> dict[str, Any]:
+    """The includable `refunds` list of a charge (what `expand[]=refunds` adds)."""
+    refunds = [ctx.tx.get(refund_id) for refund_id in charge.get("_refunds", [])]
+    return list_object(f"/v1/charges/{charge['id']}/refunds", [public(r) for r in refunds if r])

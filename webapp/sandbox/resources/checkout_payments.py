@@ -14,6 +14,7 @@ from webapp.sandbox.context import Ctx, public
 from webapp.sandbox.errors import StripeAPIError, invalid
 from webapp.sandbox.resources.charges import build_failed_charge
 from webapp.sandbox.resources.checkout_sessions import load_session
+from webapp.sandbox.resources.checkout_subscriptions import pay_subscription
 from webapp.sandbox.resources.payment_intents import payment_intent_for, record_failure, succeed
 from webapp.sandbox.resources.payment_methods import (
     build_card_payment_method,
@@ -84,9 +85,14 @@ def pay_with_card(
     if refusal:
         # Checked in the browser, as Stripe's page does: nothing reaches the API.
         return PayOutcome(session, refusal, "invalid_expiry")
-    decline = card_decline_for(card.number)
+    decline = card_decline_for(card.number, charging=session["mode"] != "setup")
     if session["mode"] == "setup":
         return _complete_setup(ctx, session, card, decline)
+    if session["mode"] == "subscription":
+        if decline:
+            return PayOutcome(session, card_error(decline)["message"], decline)
+        pay_subscription(ctx, session, card.number, (card.exp_month, card.exp_year))
+        return _complete(ctx, session)
     pi = payment_intent_for(ctx, session)
     if decline:
         return _decline(ctx, session, pi, card, decline)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str
+from webapp.sandbox.coerce import as_currency, as_int, as_metadata, as_str, refuse_unmodelled
 from webapp.sandbox.context import Ctx, list_object, new_id, public
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount, minimum_charge
 from webapp.sandbox.resources.payment_intents import cancel_payment_intent
+from webapp.sandbox.resources.products import price_for_item
 from webapp.sandbox.resources.setup_intents import build_setup_intent
 
 _DAY = 24 * 3600
@@ -17,8 +18,10 @@ _DAY = 24 * 3600
 
 def create_checkout_session(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     mode = as_str(params.get("mode"), "mode", required=True)
-    if mode not in ("payment", "setup"):
-        raise invalid(f"Invalid mode: the sandbox supports 'payment' and 'setup', got {mode!r}.", param="mode")
+    if mode not in ("payment", "setup", "subscription"):
+        raise invalid(
+            f"Invalid mode: the sandbox supports 'payment', 'setup' and 'subscription', got {mode!r}.", param="mode"
+        )
     success_url, cancel_url = _redirect_urls(params)
     customer_id = as_str(params.get("customer"), "customer")
     if customer_id is not None:
@@ -57,6 +60,8 @@ def create_checkout_session(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     }
     if mode == "payment":
         _fill_payment_session(ctx, session, params)
+    elif mode == "subscription":
+        _fill_subscription_session(ctx, session, params)
     else:
         _fill_setup_session(ctx, session, params)
     ctx.tx.put(session)
@@ -107,20 +112,18 @@ def _saved_payment_method_options(saved: Any) -> dict[str, Any] | None:
 
 
 def _fill_payment_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any]) -> None:
-    items = params.get("line_items")
-    if not isinstance(items, list) or not items:
-        raise invalid("You must specify `line_items` when `mode` is `payment`.", param="line_items")
-    line_items = [_line_item(ctx, item, f"line_items[{index}]") for index, item in enumerate(items)]
-    currency = line_items[0]["currency"]
+    line_items = _line_items(ctx, params, "payment")
     for index, item in enumerate(line_items):
-        if item["currency"] != currency:
+        if item["price"]["type"] == "recurring":
             raise invalid(
-                "All line items must use the same currency.", param=f"line_items[{index}][price_data][currency]"
+                "You must provide at least one recurring price in `subscription` mode when using prices. "
+                "You specified `payment` mode but passed a recurring price.",
+                param=f"line_items[{index}]",
             )
     total = sum(item["amount_total"] for item in line_items)
-    _check_total(total, currency)
+    _check_total(total, line_items[0]["currency"])
     session.update(
-        currency=currency,
+        currency=line_items[0]["currency"],
         amount_subtotal=total,
         amount_total=total,
         total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
@@ -130,20 +133,62 @@ def _fill_payment_session(ctx: Ctx, session: dict[str, Any], params: dict[str, A
     )
 
 
+def _fill_subscription_session(ctx: Ctx, session: dict[str, Any], params: dict[str, Any]) -> None:
+    """Recurring line items (one interval) and one-time ones billed on the first invoice."""
+    if params.get("payment_intent_data"):
+        raise invalid("You can not pass `payment_intent_data` in `subscription` mode.", param="payment_intent_data")
+    line_items = _line_items(ctx, params, "subscription")
+    recurring = [item["price"]["recurring"] for item in line_items if item["price"]["type"] == "recurring"]
+    if not recurring:
+        raise invalid(
+            "You must provide at least one recurring price in `subscription` mode when using prices.",
+            param="line_items",
+        )
+    cycles = {(r["interval"], r["interval_count"]) for r in recurring}
+    if len(cycles) > 1:
+        raise invalid("All recurring prices of a subscription must share one billing interval.", param="line_items")
+    total = sum(item["amount_total"] for item in line_items)
+    _check_total(total, line_items[0]["currency"])
+    sub_data = params.get("subscription_data") or {}
+    if not isinstance(sub_data, dict):
+        raise invalid("Invalid object", param="subscription_data")
+    refuse_unmodelled(sub_data, {"metadata", "description"}, "subscription_data")
+    session.update(
+        currency=line_items[0]["currency"],
+        amount_subtotal=total,
+        amount_total=total,
+        total_details={"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+        payment_method_options={"card": {"request_three_d_secure": "automatic"}},
+        _line_items=line_items,
+        _subscription_data={
+            "metadata": as_metadata(sub_data.get("metadata"), "subscription_data[metadata]"),
+            "description": as_str(sub_data.get("description"), "subscription_data[description]"),
+        },
+    )
+
+
+def _line_items(ctx: Ctx, params: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    items = params.get("line_items")
+    if not isinstance(items, list) or not items:
+        raise invalid(f"You must specify `line_items` when `mode` is `{mode}`.", param="line_items")
+    line_items = [_line_item(ctx, item, f"line_items[{index}]") for index, item in enumerate(items)]
+    currency = line_items[0]["currency"]
+    for index, item in enumerate(line_items):
+        if item["currency"] != currency:
+            raise invalid(
+                "All line items must use the same currency.", param=f"line_items[{index}][price_data][currency]"
+            )
+    return line_items
+
+
 def _line_item(ctx: Ctx, item: Any, prefix: str) -> dict[str, Any]:
-    """One `line_items[i]` (price_data only) as Stripe's `item` object, its product stored."""
+    """One `line_items[i]` (`price` or `price_data`) as Stripe's `item` object."""
     if not isinstance(item, dict):
         raise invalid("Invalid object", param=prefix)
-    if item.get("price"):
-        raise invalid("The sandbox supports `price_data` line items only.", param=f"{prefix}[price]")
-    price_data = item.get("price_data")
-    if not isinstance(price_data, dict):
-        raise invalid("Missing required param: price_data.", param=f"{prefix}[price_data]")
-    currency = as_currency(price_data.get("currency"), f"{prefix}[price_data][currency]")
-    unit_amount = as_int(price_data.get("unit_amount"), f"{prefix}[price_data][unit_amount]", minimum=0)
+    price = price_for_item(ctx, item, prefix)
     quantity = as_int(item.get("quantity", 1), f"{prefix}[quantity]", minimum=1)
-    product = _product(ctx, price_data.get("product_data"), f"{prefix}[price_data][product_data]")
-    amount = unit_amount * quantity
+    product = ctx.tx.get(price["product"]) or {"name": price["product"], "description": None}
+    amount = price["unit_amount"] * quantity
     return {
         "id": new_id("li_"),
         "object": "item",
@@ -151,50 +196,12 @@ def _line_item(ctx: Ctx, item: Any, prefix: str) -> dict[str, Any]:
         "amount_subtotal": amount,
         "amount_tax": 0,
         "amount_total": amount,
-        "currency": currency,
+        "currency": price["currency"],
         "description": product["name"],
-        "price": {
-            "id": new_id("price_"),
-            "object": "price",
-            "active": False,
-            "billing_scheme": "per_unit",
-            "created": ctx.now,
-            "currency": currency,
-            "livemode": False,
-            "metadata": {},
-            "product": product["id"],
-            "tax_behavior": "unspecified",
-            "type": "one_time",
-            "unit_amount": unit_amount,
-            "unit_amount_decimal": str(unit_amount),
-        },
+        "price": public(price),
         "quantity": quantity,
-        "_product": {"name": product["name"], "description": product["description"]},
+        "_product": {"name": product["name"], "description": product.get("description")},
     }
-
-
-def _product(ctx: Ctx, product_data: Any, param: str) -> dict[str, Any]:
-    """The inactive Product Stripe makes for `price_data[product_data]`, stored (expandable)."""
-    if not isinstance(product_data, dict):
-        raise invalid("Missing required param: product_data.", param=param)
-    product = {
-        "id": new_id("prod_", 14),
-        "object": "product",
-        "active": False,
-        "created": ctx.now,
-        "description": as_str(product_data.get("description"), f"{param}[description]"),
-        "images": [],
-        "livemode": False,
-        "marketing_features": [],
-        "metadata": as_metadata(product_data.get("metadata"), f"{param}[metadata]"),
-        "name": as_str(product_data.get("name"), f"{param}[name]", required=True),
-        "shippable": None,
-        "type": "service",
-        "updated": ctx.now,
-        "url": None,
-    }
-    ctx.tx.put(product)
-    return product
 
 
 def _check_total(total: int, currency: str) -> None:
@@ -271,10 +278,14 @@ def expire_session(ctx: Ctx, cs_id: str) -> dict[str, Any]:
 
 
 def list_sessions(ctx: Ctx, params: dict[str, Any], url: str) -> dict[str, Any]:
-    """Sessions, filtered by customer, payment_intent and status (as lazily expired)."""
+    """Sessions, filtered by customer, payment_intent, subscription and status (as lazily
+    expired)."""
     status = as_str(params.get("status"), "status")
+    subscription = as_str(params.get("subscription"), "subscription")
 
     def keep(session: dict[str, Any]) -> bool:
+        if subscription is not None and session.get("subscription") != subscription:
+            return False
         return status is None or _current_status(ctx, session) == status
 
     page = object_page(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webapp.sandbox.clocks import clock_now
 from webapp.sandbox.coerce import as_metadata, as_str, merge_metadata
 from webapp.sandbox.context import Ctx, new_id
 from webapp.sandbox.errors import invalid
@@ -12,6 +13,13 @@ _TEXT_FIELDS = (("email", 512), ("name", 256), ("description", 5000), ("phone", 
 
 
 def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
+    """A customer; on a `test_clock` it is made at the clock's time, as its objects will be."""
+    clock = _test_clock(ctx, params.get("test_clock"))
+    with ctx.at(clock_now(ctx.tx, clock, ctx.now) if clock else ctx.now):
+        return _create(ctx, params, clock)
+
+
+def _create(ctx: Ctx, params: dict[str, Any], clock: str | None) -> dict[str, Any]:
     customer = {
         "id": new_id("cus_", 14),
         "object": "customer",
@@ -37,6 +45,7 @@ def create_customer(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
+        "test_clock": clock,
     }
     ctx.tx.put(customer)
     ctx.emit("customer.created", customer)
@@ -77,3 +86,10 @@ def _default_payment_method(ctx: Ctx, customer: dict[str, Any], value: Any) -> s
                 param=param,
             )
     return pm_id
+
+
+def _test_clock(ctx: Ctx, clock_id: Any) -> str | None:
+    """`test_clock`: the customer's objects then live at that clock's time."""
+    if clock_id in (None, ""):
+        return None
+    return ctx.load(clock_id, "test_helpers.test_clock", "test_clock", param="test_clock")["id"]

@@ -15,11 +15,36 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
         assert pi is not None
         return pi
     pi_data = session.get("_payment_intent_data") or {}
+    pi = new_payment_intent(
+        ctx,
+        amount=session["amount_total"],
+        currency=session["currency"],
+        customer=session.get("customer"),
+        description=pi_data.get("description"),
+        metadata=pi_data.get("metadata") or {},
+        setup_future_usage=pi_data.get("setup_future_usage"),
+    )
+    session["payment_intent"] = pi["id"]
+    ctx.emit("payment_intent.created", pi)
+    return pi
+
+
+def new_payment_intent(
+    ctx: Ctx,
+    *,
+    amount: int,
+    currency: str,
+    customer: str | None,
+    description: str | None,
+    metadata: dict[str, str],
+    setup_future_usage: str | None = None,
+) -> dict[str, Any]:
+    """A PaymentIntent awaiting its payment method (not stored, no event: the caller's)."""
     pi_id = new_id("pi_")
-    pi = {
+    return {
         "id": pi_id,
         "object": "payment_intent",
-        "amount": session["amount_total"],
+        "amount": amount,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
         "amount_received": 0,
@@ -29,13 +54,13 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
         "client_secret": f"{pi_id}_secret_{new_id('', 24)}",
         "confirmation_method": "automatic",
         "created": ctx.now,
-        "currency": session["currency"],
-        "customer": session.get("customer"),
-        "description": pi_data.get("description"),
+        "currency": currency,
+        "customer": customer,
+        "description": description,
         "last_payment_error": None,
         "latest_charge": None,
         "livemode": False,
-        "metadata": dict(pi_data.get("metadata") or {}),
+        "metadata": dict(metadata),
         "next_action": None,
         "payment_method": None,
         "payment_method_options": {
@@ -48,16 +73,19 @@ def payment_intent_for(ctx: Ctx, session: dict[str, Any]) -> dict[str, Any]:
         },
         "payment_method_types": ["card"],
         "receipt_email": None,
-        "setup_future_usage": pi_data.get("setup_future_usage"),
+        "setup_future_usage": setup_future_usage,
         "status": "requires_payment_method",
     }
-    session["payment_intent"] = pi_id
-    ctx.emit("payment_intent.created", pi)
-    return pi
 
 
 def succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str, Any]) -> None:
     """Charges `pm` for the whole PaymentIntent; the session becomes paid."""
+    capture(ctx, pi, pm)
+    session["payment_status"] = "paid"
+
+
+def capture(ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
+    """Charges `pm` for the whole PaymentIntent; returns the succeeded Charge."""
     charge = build_charge(ctx, pi, pm)
     balance_transaction = charge["balance_transaction"]
     charge["balance_transaction"] = None  # attached a moment later: charge.updated
@@ -71,12 +99,12 @@ def succeed(ctx: Ctx, session: dict[str, Any], pi: dict[str, Any], pm: dict[str,
         next_action=None,
     )
     ctx.tx.put(pi)
-    session["payment_status"] = "paid"
     ctx.emit("charge.succeeded", charge)
     ctx.emit("payment_intent.succeeded", pi)
     charge["balance_transaction"] = balance_transaction
     ctx.tx.put(charge)
     ctx.emit("charge.updated", charge, {"balance_transaction": None})
+    return charge
 
 
 def record_failure(ctx: Ctx, pi: dict[str, Any], error: dict[str, Any]) -> None:

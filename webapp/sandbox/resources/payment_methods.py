@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from webapp.sandbox.cards import TEST_CARDS, TEST_PM_TOKENS
+from webapp.sandbox.cards import TEST_CARDS, TEST_PM_TOKENS, charge_decline_for
 from webapp.sandbox.coerce import as_str
 from webapp.sandbox.context import Ctx, new_id, public
 from webapp.sandbox.errors import invalid
@@ -46,6 +46,7 @@ def build_card_payment_method(
         "livemode": False,
         "metadata": {},
         "type": "card",
+        "_charge_decline": charge_decline_for(number),  # what charging it later gives
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.sandbox.coerce import as_int, as_metadata, as_str
-from webapp.sandbox.context import Ctx, list_object, new_id, public
+from webapp.sandbox.context import Ctx, new_id, public
 from webapp.sandbox.errors import invalid
 from webapp.sandbox.lists import object_page
 from webapp.sandbox.money import format_amount
@@ -85,8 +85,7 @@ def _apply_to_charge(ctx: Ctx, charge: dict[str, Any], refund: dict[str, Any]) -
     previous_refunded = charge["amount_refunded"]
     charge["amount_refunded"] += refund["amount"]
     charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-    refunds = charge.setdefault("refunds", list_object(f"/v1/charges/{charge['id']}/refunds", []))
-    refunds["data"].insert(0, public(refund))
+    charge.setdefault("_refunds", []).insert(0, refund["id"])
     ctx.tx.put(charge)
     ctx.emit("charge.refunded", charge, {"amount_refunded": previous_refunded, "refunded": False})
 

@@ -31,6 +31,7 @@ class CouponUsage:
     conversions: int
     attempts: int
     valid_until: datetime | None = None
+    valid_from: datetime | None = None
 
 
 @dataclass
@@ -100,6 +101,7 @@ def _usage(coupon: Coupon, tally: _Tally) -> CouponUsage:
         conversions=tally.conversions,
         attempts=tally.attempts,
         valid_until=coupon.valid_until,
+        valid_from=coupon.valid_from,
     )
 
 

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Course, Enrollment, User
+from webapp.models import Course, Enrollment, PaymentSession, User
 from webapp.services.errors import NotFound
+from webapp.services.receipts import order_number_prefix
 from webapp.services.reports.paging import PAGE_SIZE, KeysetOrder, Page, keyset_page, page_size
 
 SORTS = {"newest": "Newest first", "oldest": "Oldest first"}
@@ -21,8 +22,8 @@ class EnrollmentFilter:
     """Which enrollments to list; an empty field does not filter.
 
     `course` is a course id or slug; `status`/`payment_status` are EnrollmentStatus /
-    PaymentStatus values; `q` is a user id (exact) or part of an email (any case);
-    `sort` is a key of SORTS.
+    PaymentStatus values; `q` is a user id (exact), part of an email (any case) or an order
+    number from a receipt (`CC-3F9A12BC`); `sort` is a key of SORTS.
     """
 
     course: str = ""
@@ -53,8 +54,22 @@ def filtered(query: sa.Select, flt: EnrollmentFilter) -> sa.Select:
         end = datetime.combine(flt.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         query = query.where(Enrollment.enrolled_at < end)
     if flt.q:
-        query = query.where(Enrollment.user_id.in_(_learners_matching(flt.q).scalar_subquery()))
+        learners = Enrollment.user_id.in_(_learners_matching(flt.q).scalar_subquery())
+        prefix = order_number_prefix(flt.q)
+        query = query.where(sa.or_(learners, _paid_by_order(prefix)) if prefix else learners)
     return query
+
+
+def _paid_by_order(prefix: str) -> sa.ColumnElement[bool]:
+    """Enrollments whose payment, or a payment linked to them, has this order number's id prefix."""
+    pattern = prefix.replace("_", "\\_") + "%"
+    sessions = sa.select(PaymentSession.enrollment_id).where(
+        sa.func.lower(PaymentSession.id).like(pattern, escape="\\"), PaymentSession.enrollment_id.is_not(None)
+    )
+    return sa.or_(
+        sa.func.lower(Enrollment.payment_session_id).like(pattern, escape="\\"),
+        Enrollment.id.in_(sessions.scalar_subquery()),
+    )
 
 
 def _learners_matching(q: str) -> sa.Select:

@@ -9,11 +9,16 @@ Inbox protocol: one row per Stripe event id (the primary key; its statements liv
   outcome row is written in the same transaction, so work and record commit together, in
   one commit. A twin blocks on the row's key, finds it done, and rolls its own work back.
 Either way two simultaneous deliveries in two processes give one effect and the other
-answers "duplicate". A handler error rolls back its work, records the error on the row,
-and the webhook answers 5xx so Stripe retries.
+answers "duplicate".
 
-Modules: `events` (the rows and their status moves), `handlers` (one per event type),
-`reconciliation` (repairs from Stripe's state).
+Outcomes: a body that isn't a usable event is refused (400, labelled for what is wrong:
+`verify_event`); a field of the wrong JSON type, an event that isn't ours, or an object
+Stripe answers `resource_missing` for is recorded IGNORED with its reason (200). Any other
+failure (Stripe unreachable, the database, a bug) rolls the work back, records the error
+on the row and answers 5xx so Stripe retries.
+
+Modules: `payload` (what an event must look like), `events` (the rows and their status
+moves), `handlers` (one per event type), `reconciliation` (repairs from Stripe's state).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from flask import current_app
 from webapp.metrics import observe_webhook
 from webapp.models.base import utcnow
 from webapp.models.enums import StripeEventStatus
-from webapp.payments.gateway import WebhookSignatureError, get_gateway
+from webapp.payments.gateway import ResourceMissing, WebhookPayloadError, WebhookSignatureError, get_gateway
 from webapp.services import audit
 from webapp.services.errors import ValidationFailed
 from webapp.services.transactions import pending_work, unit_of_work
@@ -40,6 +45,7 @@ from webapp.services.webhooks.handlers import on_payment_intent as _on_payment_i
 from webapp.services.webhooks.handlers import on_refund as _on_refund
 from webapp.services.webhooks.handlers import on_session_closed as _on_session_closed
 from webapp.services.webhooks.handlers import on_session_paid_or_completed as _on_session_paid_or_completed
+from webapp.services.webhooks.payload import envelope_problem, field_problem
 from webapp.services.webhooks.reconciliation import reconcile
 
 log = logging.getLogger("webapp")
@@ -65,17 +71,38 @@ class WebhookRejected(ValidationFailed):
 
 
 def verify_event(payload: bytes, signature: str | None) -> dict[str, Any]:
-    """The event in `payload` once its `Stripe-Signature` is verified; WebhookRejected otherwise."""
+    """The event in `payload` once its `Stripe-Signature` is verified; WebhookRejected otherwise.
+
+    The rejection's code says what was wrong: `invalid_signature` (header missing, garbled,
+    stale or of another secret), `malformed_json`, `not_an_event`, `missing_type`,
+    `invalid_type`, `missing_id`, `invalid_id`, `too_deeply_nested` or `unsupported_text`
+    (see `payload`).
+    """
     try:
         event = get_gateway().verify_webhook(payload, signature)
+    except WebhookPayloadError as exc:
+        message = _PAYLOAD_MESSAGES.get(exc.code, "The body is not a Stripe event.")
+        raise _rejected(exc.code, message, str(exc)) from None
     except WebhookSignatureError as exc:
-        log.warning("webhook signature rejected", extra={"fields": {"reason": str(exc)[:200]}})
-        raise WebhookRejected(
-            "The Stripe-Signature header is missing, invalid or stale.", code="invalid_signature"
-        ) from None
-    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
-        raise WebhookRejected("The body is not a Stripe event.", code="invalid_event")
+        message = "The Stripe-Signature header is missing, invalid or stale."
+        raise _rejected("invalid_signature", message, str(exc)) from None
+    problem = envelope_problem(event, payload)
+    if problem is not None:
+        raise _rejected(*problem, problem[1])
     return event
+
+
+_PAYLOAD_MESSAGES = {
+    "malformed_json": "The body is not JSON (UTF-8, no NaN or Infinity).",
+    "not_an_event": "The body is JSON but not a Stripe event object.",
+    "missing_type": "The event has no `type`.",
+}
+
+
+def _rejected(code: str, message: str, reason: str) -> WebhookRejected:
+    log.warning("webhook rejected", extra={"fields": {"code": code, "reason": reason[:200]}})
+    observe_webhook(None, code)
+    return WebhookRejected(message, code=code)
 
 
 @dataclass(frozen=True)
@@ -125,11 +152,16 @@ def _expected_livemode() -> bool:
 
 def handle_event(event: dict[str, Any]) -> str | None:
     """Dispatches one event to its handler; returns our payment session id when one was involved."""
+    event_type = event["type"]
+    problem = field_problem(event, event_type)
+    if problem is not None:
+        raise _Ignored(problem)
     if bool(event.get("livemode")) != _expected_livemode():
         raise _Ignored("livemode does not match this deployment's key")
-    obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data")
+    obj = (data.get("object") if isinstance(data, dict) else None) or {}
     event_id = event["id"]
-    match event.get("type"):
+    match event_type:
         case "checkout.session.completed" | "checkout.session.async_payment_succeeded":
             return _on_session_paid_or_completed(obj, event_id)
         case "checkout.session.async_payment_failed":
@@ -148,7 +180,7 @@ def handle_event(event: dict[str, Any]) -> str | None:
             saved_cards.mirror_payment_method_event(event["type"], obj, event_id=event_id)
             return None
         case _:
-            raise _Ignored(f"unhandled event type {event.get('type')!r}")
+            raise _Ignored(f"unhandled event type {event_type!r}")
 
 
 def receive_event(event: dict[str, Any]) -> Receipt:
@@ -174,14 +206,17 @@ def _run_handler(event: dict[str, Any]) -> tuple[str, str | None, str | None]:
     """Runs the event's handler, its work left uncommitted: (outcome, detail, payment session id).
 
     A handler raises `_Ignored` before it writes anything, so an ignored event needs no
-    rollback. Any other failure rolls the handler's work back; its outcome is FAILED, so
-    Stripe retries.
+    rollback. Stripe answering `resource_missing` when the handler re-reads an object is
+    also IGNORED (its work rolled back): no retry will make the object exist. Any other
+    failure rolls the handler's work back; its outcome is FAILED, so Stripe retries.
     """
     try:
         with pending_work(clean_exits=(_Ignored,)):
             return StripeEventStatus.PROCESSED, None, handle_event(event)
     except _Ignored as reason:
         return StripeEventStatus.IGNORED, str(reason), None
+    except ResourceMissing as exc:  # rolled back; Stripe will never have it, so a retry can't help
+        return StripeEventStatus.IGNORED, f"resource_missing: {exc}"[:2000], None
     except Exception as exc:  # noqa: BLE001 - any failure must reach Stripe as a retryable 5xx
         return StripeEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000], None
 

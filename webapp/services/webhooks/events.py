@@ -102,8 +102,10 @@ _STATUS = sa.select(_EVENTS.c.status).where(_EVENTS.c.id == sa.bindparam("event_
 
 
 def _object_id(event: dict[str, Any]) -> str | None:
-    obj = (event.get("data") or {}).get("object") or {}
-    return obj.get("id") if isinstance(obj, dict) else None
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    object_id = obj.get("id") if isinstance(obj, dict) else None
+    return object_id if isinstance(object_id, str) else None
 
 
 def _row(event: dict[str, Any], *, status: str, now: datetime, locked_until=None) -> dict[str, Any]:

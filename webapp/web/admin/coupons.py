@@ -2,39 +2,52 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import flash, g, redirect, render_template, request, url_for
 
 from webapp.services import coupon_admin
 from webapp.services.catalog import all_courses
-from webapp.services.errors import ServiceError
+from webapp.services.errors import ServiceError, ValidationFailed
 from webapp.services.reports.coupons import coupon_usage, get_coupon
 from webapp.web.admin.blueprint import bp, not_found
-from webapp.web.admin.coupon_form import coupon_terms_from_form, new_coupon_from_form
+from webapp.web.admin.coupon_form import amount_currency, coupon_terms_from_form, errors_of, new_coupon_from_form
 
 
-def _coupons_page(*, error: str | None = None, field: str | None = None, form=None, status: int = 200):
+def _errors(exc: ServiceError | None) -> dict:
+    """What the form templates need to mark every bad field at once."""
+    if exc is None:
+        return {"error": None, "error_field": None, "errors": {}}
+    errors = errors_of(exc) if isinstance(exc, ValidationFailed) else {}
+    return {"error": exc.message, "error_field": exc.field, "errors": errors}
+
+
+def _coupons_page(*, refused: ServiceError | None = None, form=None, status: int = 200):
+    now = datetime.now(UTC)
     return (
         render_template(
             "admin/coupons.html",
-            usage=coupon_usage(),
+            usage=coupon_usage(now=now),
+            now=now,
             courses=all_courses(),
-            error=error,
-            error_field=field,
             form=form or {},
             editing=None,
+            amounts_in_major_units=True,
+            **_errors(refused),
         ),
         status,
     )
 
 
-def _coupon_edit_page(coupon, *, error: str | None = None, field: str | None = None, status: int = 200):
+def _coupon_edit_page(coupon, *, refused: ServiceError | None = None, status: int = 200):
     return (
         render_template(
             "admin/coupon_edit.html",
             coupon=coupon,
             courses=all_courses(),
-            error=error,
-            error_field=field,
+            amounts_in_major_units=True,
+            amount_currency=amount_currency(coupon.currency),
+            **_errors(refused),
         ),
         status,
     )
@@ -57,7 +70,7 @@ def create_coupon():
         new = new_coupon_from_form(form, request.form.getlist("course_ids"))
         coupon = coupon_admin.create_coupon(new, admin_id=g.user.id)
     except ServiceError as exc:
-        return _coupons_page(error=exc.message, field=exc.field, form=form, status=exc.status)
+        return _coupons_page(refused=exc, form=form, status=exc.status)
     flash(f"Coupon {coupon.code} created.", "success")
     return redirect(url_for("admin.coupons"), code=303)
 
@@ -75,14 +88,20 @@ def edit_coupon(coupon_id: str):
 def update_coupon(coupon_id: str):
     coupon_id = coupon_id[:64]
     try:
-        terms = coupon_terms_from_form(_coupon_form(), request.form.getlist("course_ids"))
+        currency = get_coupon(coupon_id).currency  # amounts are typed in its major unit
+    except ServiceError as exc:
+        return not_found(exc.message)
+    try:
+        terms = coupon_terms_from_form(
+            _coupon_form(), request.form.getlist("course_ids"), currency=amount_currency(currency)
+        )
         coupon = coupon_admin.update_coupon(coupon_id, terms, admin_id=g.user.id)
     except ServiceError as exc:
         try:
             coupon = get_coupon(coupon_id)
         except ServiceError:
             return not_found(exc.message)
-        return _coupon_edit_page(coupon, error=exc.message, field=exc.field, status=exc.status)
+        return _coupon_edit_page(coupon, refused=exc, status=exc.status)
     flash(f"Coupon {coupon.code} updated.", "success")
     return redirect(url_for("admin.coupons"), code=303)
 
@@ -92,6 +111,6 @@ def deactivate_coupon(coupon_id: str):
     try:
         coupon = coupon_admin.deactivate_coupon(coupon_id[:64], admin_id=g.user.id)
     except ServiceError as exc:
-        return _coupons_page(error=exc.message, status=exc.status)
+        return _coupons_page(refused=exc, status=exc.status)
     flash(f"Coupon {coupon.code} deactivated; open checkouts keep their price.", "success")
     return redirect(url_for("admin.coupons"), code=303)

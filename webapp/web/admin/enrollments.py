@@ -73,13 +73,15 @@ def _render_detail(
         enrollment = get_enrollment(enrollment_id)
     except ServiceError as exc:
         return not_found(exc.message)
+    refundable = refunds.refundable_amount(enrollment)
     return (
         render_template(
             "admin/enrollment.html",
             enrollment=enrollment,
             timeline=enrollment_timeline(enrollment),
             refund_list=refunds_of(enrollment),
-            refundable=refunds.refundable_amount(enrollment),
+            refundable=refundable,
+            refund_card=refunds.payment_card_label(enrollment) if refundable > 0 else None,
             extra_payments=refunds.extra_payments(enrollment),
             request_token=token or secrets.token_urlsafe(16),
             error=error,
@@ -97,7 +99,11 @@ def enrollment_detail(enrollment_id: str):
 @bp.post("/enrollments/<enrollment_id>/refund")
 def refund(enrollment_id: str):
     enrollment_id = enrollment_id[:64]
-    form = {"amount": request.form.get("amount", "")[:64], "reason": request.form.get("reason", "")[:2000]}
+    form = {
+        "amount": request.form.get("amount", "")[:64],
+        "reason": request.form.get("reason", "")[:2000],
+        "refund_all": request.form.get("refund_all", "") == "1",
+    }
     try:
         result = refunds.issue_refund(
             enrollment_id,
@@ -106,6 +112,7 @@ def refund(enrollment_id: str):
             admin_id=g.user.id,
             request_token=request.form.get("request_token", "")[:200],
             payment_session_id=request.form.get("payment_session_id", "")[:64] or None,
+            refund_all=form["refund_all"],
         )
     except ServiceError as exc:
         # Stripe unreachable: it may still have made the refund, so a retry must reuse this

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import g
 
 from webapp.services import enrollments as enrollment_service
@@ -63,7 +65,7 @@ def get_enrollment(enrollment_id: str):
 @api_route(
     "PATCH",
     "/enrollments/{enrollment_id}",
-    "Record progress: progress (0–100), currentLecture, completedLectures",
+    "Record progress: progress (0–100, two decimals), currentLectureId, currentLecture, completedLectures",
     body=UpdateEnrollmentProgress,
     response=EnrollmentOut,
     errors=(404, 409),
@@ -72,12 +74,18 @@ def update_enrollment(enrollment_id: str):
     path_id(enrollment_id, "that enrollment")
     enrollment_service.get_for_user(g.user.id, enrollment_id)
     body = parse_body(UpdateEnrollmentProgress)
+    # A JSON number as written (50.5 stays 50.5, never a binary float's 50.4999…).
+    progress = Decimal(str(body.progress)) if isinstance(body.progress, float) else body.progress
+    lecture_id = body.current_lecture_id
+    if lecture_id is None and body.current_lecture is not None:
+        lecture_id = str(body.current_lecture)  # our lectures are numbered: the number is their id
     enrollment = enrollment_service.update_progress(
         g.user.id,
         enrollment_id,
-        progress=body.progress,
+        progress=progress,
         current_lecture=body.current_lecture,
         completed_lectures=body.completed_lectures,
+        current_lecture_id=lecture_id,
     )
     return respond(EnrollmentOut.of(enrollment))
 

@@ -51,8 +51,45 @@ ERROR_DESCRIPTIONS = {
 
 DESCRIPTION = (
     "JSON API of the original design. Authenticate with `Authorization: Bearer <Clerk "
-    'session token>`; errors are `{"error": {"code", "message", "details"}}`.'
+    "session token>`; errors are NestJS's `{statusCode, message, error}` plus `code` and `details`. "
+    "The Stripe webhook is the one route without a token (Stripe signs it)."
 )
+
+WEBHOOK_PATH = "/payments/webhooks/stripe"
+
+
+def _webhook_operation() -> dict[str, Any]:
+    """Stripe's webhook (web/webhooks.py, not an `api_route`): signed by Stripe, no Bearer token."""
+    return {
+        "operationId": "stripe_webhook",
+        "summary": "Stripe's webhook: the raw event, verified with the Stripe-Signature header "
+        "(also served at /webhooks/stripe)",
+        "security": [],
+        "parameters": [{"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "A Stripe event."}}},
+        },
+        "responses": {
+            "200": _json_described(
+                "Stored and handled (or a duplicate, or a type we ignore)",
+                {
+                    "type": "object",
+                    "properties": {"received": {"type": "boolean"}, "status": {"type": "string"}},
+                    "required": ["received", "status"],
+                },
+            ),
+            "400": _described("Missing, invalid or stale signature, or not a Stripe event", ErrorResponse),
+            "409": _described("Another delivery of this event is being processed; Stripe retries", ErrorResponse),
+            "413": _described(ERROR_DESCRIPTIONS[413], ErrorResponse),
+            "500": _described("The event could not be processed; Stripe retries", ErrorResponse),
+            "503": _described("The database is unavailable; Stripe retries", ErrorResponse),
+        },
+    }
+
+
+def _json_described(description: str, schema: dict) -> dict[str, Any]:
+    return {"description": description, "content": _json_content(schema)}
 
 
 def build_openapi(routes: list[ApiRoute], *, prefix: str, server_url: str, version: str = "1.0.0") -> dict:
@@ -60,6 +97,7 @@ def build_openapi(routes: list[ApiRoute], *, prefix: str, server_url: str, versi
     paths: dict[str, dict] = {}
     for route in routes:
         paths.setdefault(prefix + route.path, {})[route.method.lower()] = _operation(route)
+    paths[prefix + WEBHOOK_PATH] = {"post": _webhook_operation()}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Course checkout API", "version": version, "description": DESCRIPTION},

@@ -7,13 +7,13 @@ from flask import g
 from webapp.auth import rate_limit_key
 from webapp.extensions import limiter
 from webapp.services import checkout as checkout_service
-from webapp.services.checkout_lookups import owned_payment_session, published_course
+from webapp.services.checkout_lookups import owned_payment_session, published_course, refunds_of
 from webapp.services.coupons import CouponRefused
 from webapp.services.errors import NotFound, ValidationFailed
 from webapp.services.fulfillment import refresh_open_session
 from webapp.web.api.framework import api_route, parse_body, path_id, respond
-from webapp.web.api.urls import CHECKOUT_PLACEHOLDER, return_urls
-from webapp.web.api_responses import CreatePaymentSessionResult, PaymentSessionOut
+from webapp.web.api.urls import CHECKOUT_PLACEHOLDER, front_end_return_urls, return_urls
+from webapp.web.api_responses import CreatePaymentSessionResult, PaymentSessionOut, PaymentSessionResult, RefundOut
 from webapp.web.api_schemas import CreatePaymentSession, UpdatePaymentSession
 
 
@@ -28,9 +28,9 @@ def _owned_session(session_id: str):
     "Start a checkout for a course (reuses the caller's open one when nothing changed)",
     body=CreatePaymentSession,
     ok_status=201,
-    ok_description="Created: a new Stripe Checkout Session, or enrolled at once when the total is 0",
+    ok_description="A payable Stripe Checkout Session (`reused: true` when it is the caller's open one for the "
+    "same course and coupon), or enrolled at once when the total is 0",
     response=CreatePaymentSessionResult,
-    other_ok={200: ("The caller's open checkout for the same course and coupon, reused", CreatePaymentSessionResult)},
     errors=(404, 409, 429, 503),
 )
 @limiter.limit("10 per minute", key_func=rate_limit_key)
@@ -38,6 +38,7 @@ def create_payment_session():
     body = parse_body(CreatePaymentSession)
     course = published_course(body.course_id)
     success_to, cancel_to = return_urls(body)
+    defaults = front_end_return_urls()
     try:
         started = checkout_service.create_checkout(
             user_id=g.user.id,
@@ -46,42 +47,52 @@ def create_payment_session():
             metadata=body.metadata,
             return_url=success_to,
             cancel_to=cancel_to,
+            default_urls=defaults,
         )
     except CouponRefused as exc:
         raise ValidationFailed(exc.message, code=exc.code, field="couponCode") from None
     session = started.payment_session
     redirect_url = started.redirect_url
     if started.enrolled_without_payment:
-        target = success_to or checkout_service.success_url()
+        target = success_to or (defaults[0] if defaults else checkout_service.success_url())
         redirect_url = target.replace(CHECKOUT_PLACEHOLDER, session.id)
-    result = CreatePaymentSessionResult(success=True, session=PaymentSessionOut.of(session), redirect_url=redirect_url)
-    return respond(result, 200 if started.reused else 201)
+    result = CreatePaymentSessionResult(
+        success=True, session=PaymentSessionOut.of(session), redirect_url=redirect_url, reused=started.reused
+    )
+    # The design answers 201 to every POST that hands back a session, a reused one included.
+    return respond(result, 201)
+
+
+def _session_result(session) -> tuple:
+    return respond(PaymentSessionResult(success=True, session=PaymentSessionOut.of(session)))
 
 
 @api_route(
     "GET",
     "/payments/sessions/{session_id}",
     "One of the caller's payment sessions, by our id (brought up to date with Stripe)",
-    response=PaymentSessionOut,
+    response=PaymentSessionResult,
     errors=(404,),
 )
 def get_payment_session(session_id: str):
-    return respond(PaymentSessionOut.of(refresh_open_session(_owned_session(session_id), actor=g.user.id)))
+    return _session_result(refresh_open_session(_owned_session(session_id), actor=g.user.id))
 
 
 @api_route(
     "GET",
     "/payments/sessions/stripe/{stripe_session_id}",
-    "One of the caller's payment sessions, by its Stripe Checkout Session id (cs_…)",
-    response=PaymentSessionOut,
+    "One of the caller's payment sessions, by its Stripe Checkout Session id (cs_…); a zero-total "
+    "checkout never reaches Stripe, so it is found by the id its redirectUrl carries (ours)",
+    response=PaymentSessionResult,
     errors=(404,),
 )
 def get_payment_session_by_stripe_id(stripe_session_id: str):
     path_id(stripe_session_id, "that payment session")
-    if not stripe_session_id.startswith("cs_"):
-        raise NotFound("We couldn't find that payment session.")
     session = checkout_service.session_for_owner(stripe_session_id, g.user.id)
-    return respond(PaymentSessionOut.of(refresh_open_session(session, actor=g.user.id)))
+    if not stripe_session_id.startswith("cs_") and session.stripe_session_id is not None:
+        # Our id answers here only for sessions Stripe never saw (what redirectUrl named).
+        raise NotFound("We couldn't find that payment session.")
+    return _session_result(refresh_open_session(session, actor=g.user.id))
 
 
 @api_route(
@@ -108,3 +119,15 @@ def update_payment_session(session_id: str):
 def cancel_payment_session(session_id: str):
     session = _owned_session(session_id)
     return respond(PaymentSessionOut.of(checkout_service.cancel_checkout(session, actor=g.user.id)))
+
+
+@api_route(
+    "GET",
+    "/payments/sessions/{session_id}/refunds",
+    "The refunds of one of the caller's payment sessions (the design's refunds rows), oldest first",
+    response=RefundOut,
+    response_is_list=True,
+    errors=(404,),
+)
+def list_payment_session_refunds(session_id: str):
+    return respond([RefundOut.of(r) for r in refunds_of(_owned_session(session_id))])
