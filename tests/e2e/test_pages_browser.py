@@ -7,9 +7,7 @@ waiting and on error answers (rate limit, outage) is tested here too, in a real 
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +17,8 @@ from tests.e2e.page_checks import WIDTHS, PageChecker, axe_source
 from tests.support.checkout import FAST_STRIPE
 from tests.support.factories import make_coupon, make_course
 from tests.support.rows import enrollments, update_row
+from tests.support.stripe_events import body_of
+from tests.support.stripe_events import event as stripe_event
 from tests.support.webhooks import signed_headers
 
 pytestmark = pytest.mark.browser
@@ -47,19 +47,7 @@ def _deliver_events(app) -> None:
         ("customer.created", {"id": "cus_pages_1", "object": "customer"}),
         ("payment_intent.created", {"id": "pi_pages_1", "object": "payment_intent", "metadata": {}}),
     ):
-        body = json.dumps(
-            {
-                "id": f"evt_pages_{event_type.replace('.', '_')}",
-                "object": "event",
-                "api_version": "2026-10-28.endive",
-                "created": int(time.time()),
-                "livemode": False,
-                "pending_webhooks": 1,
-                "request": {"id": None, "idempotency_key": None},
-                "type": event_type,
-                "data": {"object": obj},
-            }
-        )
+        body = body_of(stripe_event(event_type, obj, event_id=f"evt_pages_{event_type.replace('.', '_')}"))
         response = client.post("/webhooks/stripe", data=body, headers=signed_headers(body))
         assert response.status_code == 200, response.get_data(as_text=True)
 

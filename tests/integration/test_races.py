@@ -8,12 +8,10 @@ uses equal to the completed checkouts that used the coupon, within its limit.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +21,8 @@ import sqlalchemy as sa
 from tests.support.auth import bearer, sign_in
 from tests.support.checkout import FAST_STRIPE, cs_id_of, pay, start_checkout, stripe_sessions
 from tests.support.factories import make_coupon, make_course
+from tests.support.stripe_events import body_of
+from tests.support.stripe_events import event as stripe_event
 from tests.support.webhooks import signed_headers
 
 SLUG = "race-course"
@@ -59,20 +59,8 @@ def together(n: int, work: Callable[[int], object]) -> list[object]:
     return results
 
 
-def event(event_type: str, obj: dict, event_id: str | None = None) -> str:
-    return json.dumps(
-        {
-            "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
-            "object": "event",
-            "api_version": "2026-10-28.endive",
-            "created": int(time.time()),
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None},
-            "type": event_type,
-            "data": {"object": obj},
-        }
-    )
+def event(event_type: str, obj: dict) -> str:
+    return body_of(stripe_event(event_type, obj))
 
 
 def deliver(app, body: str) -> int:
