@@ -19,6 +19,13 @@ from webapp.models.enums import EnrollmentSource
 class ResponseBody(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True)
 
+    @classmethod
+    def from_row(cls, row: Any, **derived: Any):
+        """The model from a row: each field read from the row's attribute of the same name,
+        except those given in `derived` (fields the row names otherwise, or computes)."""
+        read = {name: getattr(row, name) for name in cls.model_fields if name not in derived}
+        return cls(**read, **derived)
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object sent: camelCase names; optional fields never set are left out."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -66,25 +73,7 @@ class PaymentSessionOut(ResponseBody):
 
     @classmethod
     def of(cls, s: PaymentSession) -> PaymentSessionOut:
-        return cls(
-            id=s.id,
-            course_id=s.course_id,
-            user_id=s.user_id,
-            status=s.status,
-            amount=s.amount,
-            currency=s.currency,
-            payment_intent_id=s.payment_intent_id,
-            enrollment_id=s.enrollment_id,
-            metadata=s.metadata_ or {},
-            stripe_session_id=s.stripe_session_id,
-            stripe_customer_id=s.stripe_customer_id,
-            coupon_code=s.coupon_code,
-            discount_amount=s.discount_amount,
-            final_amount=s.final_amount,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-            expires_at=s.expires_at,
-        )
+        return cls.from_row(s, metadata=s.metadata_ or {})
 
 
 class CreatePaymentSessionResult(ResponseBody):
@@ -163,40 +152,23 @@ class EnrollmentOut(ResponseBody):
         progress = float(e.progress or 0)
         paid = (e.amount_paid or 0) > 0
         lecture_id = e.current_lecture_id or (str(e.current_lecture) if e.current_lecture is not None else None)
-        return cls(
-            id=e.id,
-            user_id=e.user_id,
-            course_id=e.course_id,
-            status=e.status,
-            payment_status=e.payment_status,
-            source=e.source,
+        return cls.from_row(
+            e,
             enrollment_source=_design_source(e),
             type="PAID" if paid else "FREE",
-            payment_session_id=e.payment_session_id,
             payment_id=e.payment_session_id,
-            amount_paid=e.amount_paid,
             amount=e.amount_paid,
-            discount_applied=e.discount_applied,
-            currency=e.currency,
             progress=progress,
             completion_percentage=progress,
-            current_lecture=e.current_lecture,
             current_lecture_id=lecture_id,
-            completed_lectures=e.completed_lectures,
             total_lectures=(e.course.total_lectures or 0) if e.course else 0,
             total_time_spent=0,
             streak_days=0,
             certificate_earned=False,
             certificate_earned_at=None,
             notes=None,
-            last_accessed_at=e.last_accessed_at,
-            enrolled_at=e.enrolled_at,
             paid_at=e.enrolled_at if paid else None,
             expires_at=None,
-            completed_at=e.completed_at,
-            cancelled_at=e.cancelled_at,
-            created_at=e.created_at,
-            updated_at=e.updated_at,
             course=CourseRef.of(e.course),
         )
 
@@ -238,28 +210,13 @@ class CouponOut(ResponseBody):
     @classmethod
     def of(cls, c: Coupon) -> CouponOut:
         courses = sorted(c.applicable_course_ids)
-        return cls(
-            id=c.id,
-            code=c.code,
+        return cls.from_row(
+            c,
             name=c.code,
-            description=c.description,
-            discount_type=c.discount_type,
             discount_value=float(c.discount_value) if c.discount_value is not None else 0.0,
-            currency=c.currency,
-            max_uses=c.max_uses,
-            current_uses=c.current_uses,
-            max_uses_per_user=c.max_uses_per_user,
-            valid_from=c.valid_from,
-            valid_until=c.valid_until,
-            minimum_amount=c.minimum_amount,
-            maximum_discount=c.maximum_discount,
-            is_active=c.is_active,
-            is_public=c.is_public,
             applicable_courses=courses,
             applicable_course_ids=courses,
             metadata={},
-            created_at=c.created_at,
-            updated_at=c.updated_at,
         )
 
 
@@ -298,24 +255,14 @@ class PaymentMethodOut(ResponseBody):
 
     @classmethod
     def of(cls, m: PaymentMethod) -> PaymentMethodOut:
-        return cls(
-            id=m.id,
-            user_id=m.user_id,
-            stripe_payment_method_id=m.stripe_payment_method_id,
-            type=m.type,
+        return cls.from_row(
+            m,
             card_brand=m.brand,
             card_last4=m.last4,
             card_exp_month=m.exp_month,
             card_exp_year=m.exp_year,
-            brand=m.brand,
-            last4=m.last4,
-            exp_month=m.exp_month,
-            exp_year=m.exp_year,
             billing_details={},
-            is_default=m.is_default,
             metadata={},
-            created_at=m.created_at,
-            updated_at=m.updated_at,
         )
 
 
@@ -337,20 +284,7 @@ class RefundOut(ResponseBody):
 
     @classmethod
     def of(cls, r: Refund) -> RefundOut:
-        return cls(
-            id=r.id,
-            payment_session_id=r.payment_session_id,
-            enrollment_id=r.enrollment_id,
-            amount=r.amount,
-            currency=r.currency,
-            reason=r.reason or "",
-            status=r.status,
-            stripe_refund_id=r.stripe_refund_id,
-            failure_reason=r.failure_reason,
-            metadata={},
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
+        return cls.from_row(r, reason=r.reason or "", metadata={})
 
 
 class RedirectOut(ResponseBody):
