@@ -60,6 +60,9 @@ def create_app(config: dict | None = None) -> Flask:
     speedups.init_engine(app)
     extensions.migrate.init_app(app, extensions.db, directory=str(ROOT / "migrations"), render_as_batch=True)
     extensions.htmx.init_app(app)
+    # The limiter is created once per process; each app takes its default limits from its
+    # own config (Flask-Limiter keeps defaults an earlier app set and ignores the config).
+    extensions.limiter.limit_manager.set_default_limits([])
     extensions.limiter.init_app(app)
     if app.config["FRONTEND_URLS"]:
         from flask_cors import CORS

@@ -12,15 +12,6 @@ def sandbox_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'stripe-sandbox.db'}"
 
 
-@pytest.fixture(autouse=True)
-def _forget_default_limits():
-    """The module-level Limiter outlives each app: later apps must not inherit this default."""
-    yield
-    from webapp.extensions import limiter
-
-    limiter.limit_manager.set_default_limits([])
-
-
 @pytest.fixture
 def sbx_config() -> dict:
     return {
