@@ -15,6 +15,7 @@ class Course(db.Model):
     __tablename__ = "courses"
     __table_args__ = (
         sa.CheckConstraint("price >= 0", name="price_non_negative"),
+        sa.CheckConstraint("installments IS NULL OR installments BETWEEN 2 AND 12", name="installments_range"),
         sa.Index("ix_courses_published_created_at", "published", "created_at"),
     )
 
@@ -28,6 +29,8 @@ class Course(db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
     published: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     total_lectures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Offered in this many monthly installments beside paying in full (None: not offered).
+    installments: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -28,6 +28,7 @@ class EnrollmentStatus(StrEnum):
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
     REFUNDED = "REFUNDED"
+    PAUSED = "PAUSED"  # an installment is past due beyond the grace period: no access until paid
 
 
 class PaymentStatus(StrEnum):
@@ -37,6 +38,8 @@ class PaymentStatus(StrEnum):
     REFUNDED = "REFUNDED"
     DISPUTED = "DISPUTED"  # a chargeback is open; access is kept until it is decided
     DISPUTE_LOST = "DISPUTE_LOST"  # the bank took the money back; access removed
+    INSTALLMENTS = "INSTALLMENTS"  # paying by installment plan, every installment so far paid
+    PAST_DUE = "PAST_DUE"  # an installment failed; Stripe is retrying it
 
 
 class EnrollmentSource(StrEnum):
@@ -71,3 +74,28 @@ class OutboxEmailStatus(StrEnum):
     SENDING = "SENDING"  # claimed by one sender
     SENT = "SENT"
     OUTBOX = "OUTBOX"  # no MAIL_SERVER: kept in the database, readable at /dev/mail
+
+
+class PaymentPlan(StrEnum):
+    """What a payment session pays: the whole price, the first of N installments, or a plan's balance."""
+
+    FULL = "full"
+    INSTALLMENTS = "installments"
+    PAYOFF = "payoff"
+
+
+class PlanStatus(StrEnum):
+    ACTIVE = "ACTIVE"  # every installment due so far is paid
+    PAST_DUE = "PAST_DUE"  # an installment failed; access kept for the grace period
+    PAUSED = "PAUSED"  # past due beyond the grace period: access paused until it is paid
+    PAID = "PAID"  # paid in full (the last installment, or the balance paid early)
+    CANCELED = "CANCELED"  # ended before it was paid: Stripe gave up, or an admin cancelled it
+
+
+LIVE_PLAN_STATUSES = (PlanStatus.ACTIVE, PlanStatus.PAST_DUE, PlanStatus.PAUSED)
+
+
+class InstallmentStatus(StrEnum):
+    OPEN = "OPEN"  # invoiced, not paid yet (a failed attempt leaves it open while Stripe retries)
+    PAID = "PAID"
+    VOID = "VOID"  # Stripe voided it or marked it uncollectible: it will not be paid

@@ -10,7 +10,7 @@ from webapp.extensions import db
 from webapp.models.base import IdColumn, StatusColumn, UTCDateTime, new_id, status_check, utcnow
 from webapp.models.coupon import Coupon
 from webapp.models.course import Course
-from webapp.models.enums import PaymentSessionStatus, RefundStatus
+from webapp.models.enums import PaymentPlan, PaymentSessionStatus, RefundStatus
 from webapp.models.user import User
 
 
@@ -18,13 +18,16 @@ class PaymentSession(db.Model):
     """One attempt to pay for a course, mirrored 1:1 with a Stripe Checkout Session.
 
     `amount` is the course price at creation, `discount_amount` the coupon's discount and
-    `final_amount` what Stripe is asked to charge, all in minor units of `currency`.
+    `final_amount` the price after the coupon, all in minor units of `currency`. With
+    `plan` "installments" Stripe charges the first of `installment_count` installments of
+    `final_amount` now; "payoff" pays the balance of installment plan `installment_plan_id`.
     """
 
     __tablename__ = "payment_sessions"
     __table_args__ = (
         sa.CheckConstraint("amount >= 0 AND discount_amount >= 0 AND final_amount >= 0", name="amounts_non_negative"),
         status_check("status", PaymentSessionStatus),
+        status_check("plan", PaymentPlan),
         sa.Index("ix_payment_sessions_user_id_course_id_status", "user_id", "course_id", "status"),
         sa.Index("ix_payment_sessions_status_expires_at", "status", "expires_at"),
         sa.Index("ix_payment_sessions_coupon_id_status", "coupon_id", "status"),
@@ -41,6 +44,11 @@ class PaymentSession(db.Model):
     final_amount: Mapped[int] = mapped_column(sa.Integer)
     coupon_id: Mapped[str | None] = mapped_column(sa.ForeignKey("coupons.id"))
     coupon_code: Mapped[str | None] = mapped_column(sa.String(64))
+    plan: Mapped[str] = mapped_column(sa.String(16), default=PaymentPlan.FULL, server_default=PaymentPlan.FULL)
+    installment_count: Mapped[int | None] = mapped_column(sa.Integer)
+    installment_plan_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("installment_plans.id", use_alter=True, ondelete="SET NULL"), index=True
+    )
     stripe_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255))
     checkout_url: Mapped[str | None] = mapped_column(sa.Text)
@@ -88,6 +96,8 @@ class Refund(db.Model):
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     enrollment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("enrollments.id"), index=True)
     payment_session_id: Mapped[str] = mapped_column(sa.ForeignKey("payment_sessions.id"), index=True)
+    # The installment whose charge this refunds (installment plans), else None.
+    installment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("installments.id"), index=True)
     stripe_refund_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     amount: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))

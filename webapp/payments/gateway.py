@@ -42,8 +42,10 @@ from webapp.payments.errors import WebhookPayloadError as WebhookPayloadError
 from webapp.payments.errors import WebhookSignatureError as WebhookSignatureError
 from webapp.payments.objects import Card as Card
 from webapp.payments.objects import CheckoutSession as CheckoutSession
+from webapp.payments.objects import Invoice as Invoice
 from webapp.payments.objects import PaymentIntent as PaymentIntent
 from webapp.payments.objects import RefundInfo as RefundInfo
+from webapp.payments.objects import Subscription as Subscription
 from webapp.payments.objects import dict_of, event_of, id_of
 from webapp.payments.transport import RequestsHTTPClient, SandboxHTTPClient
 
@@ -192,6 +194,71 @@ class Gateway:
         )
         return CheckoutSession.from_stripe(session)
 
+    def create_installment_checkout(
+        self,
+        *,
+        customer_id: str,
+        product_name: str,
+        currency: str,
+        installment_amount: int,
+        first_extra: int,
+        count: int,
+        success_url: str,
+        cancel_url: str,
+        client_reference_id: str,
+        metadata: dict[str, str],
+        expires_at: int,
+        idempotency_key: str,
+    ) -> CheckoutSession:
+        """A Checkout session (mode=subscription) whose first invoice is the first installment.
+
+        A monthly price of `installment_amount`, plus `first_extra` (the split's remainder)
+        as a one-time item on the first invoice only. `metadata` goes on the session and on
+        the subscription (so every invoice's `parent.subscription_details.metadata` leads
+        back to our row). The subscription runs until `schedule_subscription_end` bounds it.
+        """
+        currency = currency.lower()
+        line_items: list[dict[str, Any]] = [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": installment_amount,
+                    "recurring": {"interval": "month", "interval_count": 1},
+                    "product_data": {"name": f"{product_name} ({count} monthly installments)"},
+                },
+            }
+        ]
+        if first_extra:
+            line_items.append(
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": first_extra,
+                        "product_data": {"name": f"{product_name}: rounding, first installment only"},
+                    },
+                }
+            )
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "customer": customer_id,
+            "line_items": line_items,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "client_reference_id": client_reference_id,
+            "metadata": dict(metadata),
+            "subscription_data": {
+                "metadata": dict(metadata),
+                "description": f"{product_name}: {count} monthly installments",
+            },
+            "expires_at": expires_at,
+        }
+        session = self._call(
+            self._client.v1.checkout.sessions.create, params=params, options={"idempotency_key": idempotency_key}
+        )
+        return CheckoutSession.from_stripe(session)
+
     def create_setup_checkout(
         self,
         *,
@@ -259,6 +326,85 @@ class Gateway:
             params["payment_intent"] = payment_intent
         page = self._call(self._client.v1.checkout.sessions.list, params=params)
         return [CheckoutSession.from_stripe(s) for s in page["data"]]
+
+    # -- subscriptions and invoices (installment plans) ---------------------------------------
+    def retrieve_subscription(self, subscription_id: str) -> Subscription:
+        return Subscription.from_stripe(self._call(self._client.v1.subscriptions.retrieve, subscription_id))
+
+    def schedule_subscription_end(self, subscription_id: str, *, months: int, idempotency_key: str) -> str:
+        """Bounds a monthly subscription to `months` billing periods from its first; returns the schedule id.
+
+        A subscription schedule made from the subscription, then one phase of its items
+        lasting `months` months from the first period's start, `end_behavior=cancel`: the
+        renewal due after the last period ends the subscription instead of invoicing it, so
+        Stripe bills exactly `months` invoices. Idempotent: a subscription that already has
+        a schedule gets that one updated (to the same phase) again.
+        """
+        sub = self.retrieve_subscription(subscription_id)
+        schedule_id = sub.schedule_id
+        if schedule_id is None:
+            created = self._call(
+                self._client.v1.subscription_schedules.create,
+                params={"from_subscription": subscription_id},
+                options={"idempotency_key": f"{idempotency_key}-create"},
+            )
+            schedule_id = created["id"]
+        schedule = self._call(self._client.v1.subscription_schedules.retrieve, schedule_id)
+        phases = schedule.get("phases") or []
+        start = phases[0]["start_date"] if phases else None
+        phase: dict[str, Any] = {
+            "items": [{"price": price, "quantity": quantity} for price, quantity in sub.items],
+            "duration": {"interval": "month", "interval_count": months},
+        }
+        if start is not None:
+            phase["start_date"] = start
+        self._call(
+            self._client.v1.subscription_schedules.update,
+            schedule_id,
+            params={"end_behavior": "cancel", "phases": [phase]},
+            options={"idempotency_key": f"{idempotency_key}-update"},
+        )
+        return schedule_id
+
+    def use_customer_default_card(self, subscription_id: str) -> None:
+        """Clears the subscription's own card, so its invoices charge the customer's default card."""
+        self._call(self._client.v1.subscriptions.update, subscription_id, params={"default_payment_method": ""})
+
+    def cancel_subscription(self, subscription_id: str) -> Subscription:
+        """Cancels now (no further invoice); an already canceled subscription is returned as it is."""
+        try:
+            return Subscription.from_stripe(_plain(self._client.v1.subscriptions.cancel(subscription_id)))
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                _raise_mapped(exc)
+            current = self.retrieve_subscription(subscription_id)
+            if current.status != "canceled":
+                _raise_mapped(exc)
+            return current
+        except stripe.StripeError as exc:
+            _raise_mapped(exc)
+
+    def retrieve_invoice(self, invoice_id: str) -> Invoice:
+        invoice = self._call(self._client.v1.invoices.retrieve, invoice_id, params={"expand": ["payments"]})
+        return Invoice.from_stripe(invoice)
+
+    def list_invoices(self, subscription_id: str) -> list[Invoice]:
+        """Every invoice of the subscription, newest first."""
+        found: list[Invoice] = []
+        params: dict[str, Any] = {"subscription": subscription_id, "limit": 100, "expand": ["data.payments"]}
+        while True:
+            page = self._call(self._client.v1.invoices.list, params=params)
+            found += [Invoice.from_stripe(i) for i in page["data"]]
+            if not page.get("has_more") or not page["data"]:
+                return found
+            params["starting_after"] = page["data"][-1]["id"]
+
+    def pay_invoice(self, invoice_id: str, *, payment_method_id: str | None = None) -> Invoice:
+        """Charges an open invoice now (to `payment_method_id` if given); a decline is PaymentRejected."""
+        params: dict[str, Any] = {"expand": ["payments"]}
+        if payment_method_id:
+            params["payment_method"] = payment_method_id
+        return Invoice.from_stripe(self._call(self._client.v1.invoices.pay, invoice_id, params=params))
 
     # -- payment intents -------------------------------------------------------------------
     def retrieve_payment_intent(self, pi_id: str) -> PaymentIntent:

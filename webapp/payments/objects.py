@@ -126,6 +126,8 @@ class CheckoutSession:
     card_last4: str | None
     payment_intent_status: str | None
     payment_method_type: str | None = None  # "card", "customer_balance" (bank transfer), …
+    subscription_id: str | None = None  # mode=subscription: the subscription it made
+    invoice_id: str | None = None  # mode=subscription: the first invoice, paid at checkout
 
     @classmethod
     def from_stripe(cls, cs: dict[str, Any]) -> CheckoutSession:
@@ -152,6 +154,8 @@ class CheckoutSession:
             card_last4=card.get("last4"),
             payment_intent_status=pi.get("status"),
             payment_method_type=dict_of(pi.get("payment_method")).get("type"),
+            subscription_id=id_of(cs.get("subscription")),
+            invoice_id=id_of(cs.get("invoice")),
         )
 
 
@@ -177,4 +181,82 @@ class RefundInfo:
             charge_id=id_of(refund.get("charge")),
             metadata=dict(refund.get("metadata") or {}),
             failure_reason=refund.get("failure_reason"),
+        )
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A subscription's invoice; `payment_intent_id` from its payments (expanded), the paid one first."""
+
+    id: str
+    status: str  # draft | open | paid | void | uncollectible
+    amount_due: int
+    amount_paid: int
+    currency: str
+    customer_id: str | None
+    subscription_id: str | None
+    subscription_metadata: dict[str, str]
+    billing_reason: str | None
+    created: int
+    paid_at: int | None
+    attempt_count: int
+    next_payment_attempt: int | None
+    payment_intent_id: str | None
+
+    @classmethod
+    def from_stripe(cls, invoice: dict[str, Any]) -> Invoice:
+        details = dict_of(dict_of(invoice.get("parent")).get("subscription_details"))
+        payments = [dict_of(p) for p in dict_of(invoice.get("payments")).get("data") or []]
+        payments.sort(key=lambda p: p.get("status") != "paid")
+        intents = [id_of(dict_of(p.get("payment")).get("payment_intent")) for p in payments]
+        return cls(
+            id=invoice["id"],
+            status=invoice["status"],
+            amount_due=invoice.get("amount_due") or 0,
+            amount_paid=invoice.get("amount_paid") or 0,
+            currency=invoice["currency"],
+            customer_id=id_of(invoice.get("customer")),
+            subscription_id=id_of(details.get("subscription")),
+            subscription_metadata=dict(details.get("metadata") or {}),
+            billing_reason=invoice.get("billing_reason"),
+            created=int(invoice.get("created") or 0),
+            paid_at=dict_of(invoice.get("status_transitions")).get("paid_at"),
+            attempt_count=invoice.get("attempt_count") or 0,
+            next_payment_attempt=invoice.get("next_payment_attempt"),
+            payment_intent_id=next((pi for pi in intents if pi), None),
+        )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    status: str  # incomplete | active | past_due | unpaid | canceled | …
+    customer_id: str | None
+    metadata: dict[str, str]
+    schedule_id: str | None
+    latest_invoice_id: str | None
+    default_payment_method_id: str | None
+    cancel_at: int | None
+    ended_at: int | None
+    cancellation_reason: str | None
+    current_period_end: int | None
+    items: tuple[tuple[str, int], ...]  # (price id, quantity)
+
+    @classmethod
+    def from_stripe(cls, sub: dict[str, Any]) -> Subscription:
+        items = [dict_of(i) for i in dict_of(sub.get("items")).get("data") or []]
+        ends = [i.get("current_period_end") for i in items if i.get("current_period_end")]
+        return cls(
+            id=sub["id"],
+            status=sub["status"],
+            customer_id=id_of(sub.get("customer")),
+            metadata=dict(sub.get("metadata") or {}),
+            schedule_id=id_of(sub.get("schedule")),
+            latest_invoice_id=id_of(sub.get("latest_invoice")),
+            default_payment_method_id=id_of(sub.get("default_payment_method")),
+            cancel_at=sub.get("cancel_at"),
+            ended_at=sub.get("ended_at"),
+            cancellation_reason=dict_of(sub.get("cancellation_details")).get("reason"),
+            current_period_end=min(ends) if ends else None,
+            items=tuple((id_of(i.get("price")) or "", int(i.get("quantity") or 1)) for i in items),
         )

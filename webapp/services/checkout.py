@@ -19,7 +19,7 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import Coupon, Course, PaymentSession, User
 from webapp.models.base import new_id, utcnow
-from webapp.models.enums import PaymentSessionStatus
+from webapp.models.enums import PaymentPlan, PaymentSessionStatus
 from webapp.payments.gateway import get_gateway
 from webapp.services import audit
 from webapp.services.checkout_closing import cancel_checkout, expire_overdue
@@ -36,9 +36,9 @@ from webapp.services.checkout_queries import (
 from webapp.services.confirmation import UNAVAILABLE_MESSAGE
 from webapp.services.confirmation import provider_failure as gateway_failure
 from webapp.services.coupons import assess_coupon
-from webapp.services.errors import Conflict, NotFound
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.fulfillment import enroll_without_payment
-from webapp.services.pricing import PriceBreakdown, price_breakdown
+from webapp.services.pricing import InstallmentSplit, PriceBreakdown, PricingError, price_breakdown, split_installments
 from webapp.services.transactions import unit_of_work
 from webapp.services.transitions import move_payment_session
 from webapp.speedups import DirectSelect
@@ -58,10 +58,12 @@ __all__ = [
     "ensure_stripe_customer",
     "expire_overdue",
     "gateway_failure",
+    "installment_split",
     "is_enrolled",
     "lock_user",
     "open_session_for",
     "owned_session_with_enrollment",
+    "plan_split",
     "purchase_state",
     "quote",
     "replace_metadata",
@@ -80,6 +82,37 @@ class Quote:
     breakdown: PriceBreakdown
     coupon: Coupon | None
     held_until: datetime | None = None
+
+    @property
+    def installments(self) -> InstallmentSplit | None:
+        """The installment plan for this price, when the course offers one and the total can be split."""
+        return installment_split(self.course, self.breakdown)
+
+    @property
+    def installments_refused(self) -> str | None:
+        """Why the offered plan can't be used at this price (an installment below Stripe's minimum)."""
+        try:
+            plan_split(self.course, self.breakdown)
+        except PricingError as exc:
+            return str(exc)
+        return None
+
+
+def plan_split(course: Course | CourseOffer, breakdown: PriceBreakdown) -> InstallmentSplit | None:
+    """The split of this total over the course's installments (None: not offered, or nothing to pay).
+
+    Raises the split's PricingError when an installment would be below Stripe's minimum.
+    """
+    if not course.installments or breakdown.total == 0:
+        return None
+    return split_installments(breakdown.total, course.installments, course.currency)
+
+
+def installment_split(course: Course | CourseOffer, breakdown: PriceBreakdown) -> InstallmentSplit | None:
+    try:
+        return plan_split(course, breakdown)
+    except PricingError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -155,6 +188,7 @@ def create_checkout(
     return_url: str | None = None,
     cancel_to: str | None = None,
     default_urls: tuple[str, str] | None = None,
+    plan: str = PaymentPlan.FULL,
 ) -> CheckoutStarted:
     """Opens (or reuses) the learner's checkout for `course` at the server's price.
 
@@ -168,7 +202,14 @@ def create_checkout(
     of 0 enrolls at once without Stripe. Stripe returns the learner to `return_url` /
     `cancel_to`, else to `default_urls` (success, cancel), else to our own pages; an open
     session is reused only when neither explicit URL is given.
+
+    `plan` "installments" (offered by the course) opens Checkout in subscription mode for
+    the first of the course's monthly installments of the discounted total instead.
     """
+    if plan not in (PaymentPlan.FULL, PaymentPlan.INSTALLMENTS):
+        raise ValidationFailed("Choose to pay in full or in installments.", code="invalid_plan")
+    if plan == PaymentPlan.INSTALLMENTS and not course.installments:
+        raise ValidationFailed("This course can't be paid in installments.", code="installments_not_offered")
     now = utcnow()
     code = raw_code.strip() if raw_code and raw_code.strip() else None
     if course.price > 0 and not db.session.scalar(sa.select(User.stripe_customer_id).where(User.id == user_id)):
@@ -178,7 +219,10 @@ def create_checkout(
         _refuse_if_enrolled_or_settling(user_id, course.id)
         existing = open_session_for(user_id, course.id, now=now)
         coupon, breakdown = _price(course, code, user_id=user_id, now=now, existing=existing)
-        if existing and _reusable(existing, coupon, breakdown, course) and return_url is None and cancel_to is None:
+        split = plan_split(course, breakdown) if plan == PaymentPlan.INSTALLMENTS else None
+        plan = plan if split else PaymentPlan.FULL  # a total of 0 enrolls as it does when paid in full
+        reusable = existing and _reusable(existing, coupon, breakdown, course, plan)
+        if reusable and return_url is None and cancel_to is None:
             return CheckoutStarted(existing, existing.checkout_url, reused=True)
         if breakdown.total == 0:
             session = enroll_without_payment(
@@ -186,9 +230,11 @@ def create_checkout(
             )
             _supersede_open_sessions(user_id, course.id, keep=session.id)
             return CheckoutStarted(session, None, enrolled_without_payment=True)
-        session = _open_payment_session(user, course, coupon, breakdown, metadata=metadata, now=now)
+        session = _open_payment_session(user, course, coupon, breakdown, metadata=metadata, now=now, split=split)
         success_to, cancel_back = default_urls or (None, None)
-        _open_at_stripe(session, course, return_url=return_url or success_to, cancel_to=cancel_to or cancel_back)
+        _open_at_stripe(
+            session, course, return_url=return_url or success_to, cancel_to=cancel_to or cancel_back, split=split
+        )
         _supersede_open_sessions(user_id, course.id, keep=session.id)
     return CheckoutStarted(session, session.checkout_url)
 
@@ -220,10 +266,13 @@ def _price(
     )
 
 
-def _reusable(existing: PaymentSession, coupon: Coupon | None, breakdown: PriceBreakdown, course: Course) -> bool:
-    """Whether the learner's open checkout is for exactly this price (then it is reused)."""
+def _reusable(
+    existing: PaymentSession, coupon: Coupon | None, breakdown: PriceBreakdown, course: Course, plan: str
+) -> bool:
+    """Whether the learner's open checkout is for exactly this price and plan (then it is reused)."""
     return (
-        existing.coupon_id == (coupon.id if coupon else None)
+        existing.plan == plan
+        and existing.coupon_id == (coupon.id if coupon else None)
         and existing.final_amount == breakdown.total
         and existing.currency == course.currency
         and bool(existing.checkout_url)
@@ -238,6 +287,7 @@ def _open_payment_session(
     *,
     metadata: dict | None,
     now: datetime,
+    split: InstallmentSplit | None = None,
 ) -> PaymentSession:
     """The new PENDING row (created with the column's default status), flushed."""
     customer_id = ensure_stripe_customer(user)
@@ -255,6 +305,8 @@ def _open_payment_session(
         final_amount=breakdown.total,
         coupon_id=coupon.id if coupon else None,
         coupon_code=coupon.code if coupon else None,
+        plan=PaymentPlan.INSTALLMENTS if split else PaymentPlan.FULL,
+        installment_count=split.count if split else None,
         stripe_customer_id=customer_id,
         metadata_=metadata or {},
         expires_at=(now + lifetime).replace(microsecond=0),
@@ -265,26 +317,43 @@ def _open_payment_session(
     return session
 
 
-def _open_at_stripe(session: PaymentSession, course: Course, *, return_url: str | None, cancel_to: str | None) -> None:
+def _open_at_stripe(
+    session: PaymentSession,
+    course: Course,
+    *,
+    return_url: str | None,
+    cancel_to: str | None,
+    split: InstallmentSplit | None = None,
+) -> None:
     """Creates the Stripe Checkout Session for our row (its id is the idempotency key)."""
-    started = get_gateway().create_payment_checkout(
-        customer_id=session.stripe_customer_id,
-        product_name=course.title,
-        description=course.short_description or None,
-        amount=session.final_amount,
-        currency=course.currency,
-        success_url=return_url or success_url(),
-        cancel_url=cancel_to or cancel_url(),
-        client_reference_id=session.id,
-        metadata={
-            "payment_session_id": session.id,
-            "user_id": session.user_id,
-            "course_id": course.id,
-            "coupon_code": session.coupon_code or "",
-        },
-        expires_at=int(session.expires_at.timestamp()),
-        idempotency_key=session.idempotency_key,
-    )
+    metadata = {
+        "payment_session_id": session.id,
+        "user_id": session.user_id,
+        "course_id": course.id,
+        "coupon_code": session.coupon_code or "",
+    }
+    common = {
+        "customer_id": session.stripe_customer_id,
+        "product_name": course.title,
+        "currency": course.currency,
+        "success_url": return_url or success_url(),
+        "cancel_url": cancel_to or cancel_url(),
+        "client_reference_id": session.id,
+        "expires_at": int(session.expires_at.timestamp()),
+        "idempotency_key": session.idempotency_key,
+    }
+    if split is not None:
+        started = get_gateway().create_installment_checkout(
+            **common,
+            installment_amount=split.regular,
+            first_extra=split.remainder,
+            count=split.count,
+            metadata={**metadata, "plan": PaymentPlan.INSTALLMENTS, "installments": str(split.count)},
+        )
+    else:
+        started = get_gateway().create_payment_checkout(
+            **common, description=course.short_description or None, amount=session.final_amount, metadata=metadata
+        )
     session.stripe_session_id = started.id
     session.checkout_url = started.url
     audit.record(
@@ -297,6 +366,8 @@ def _open_at_stripe(session: PaymentSession, course: Course, *, return_url: str 
         amount=session.final_amount,
         currency=course.currency,
         coupon_code=session.coupon_code,
+        plan=session.plan,
+        installments=session.installment_count,
     )
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from webapp.extensions import db
 from webapp.models import Course, Enrollment, PaymentSession
-from webapp.models.enums import PaymentSessionStatus
+from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.errors import NotFound
 from webapp.speedups import DirectSelect
@@ -34,7 +34,8 @@ def _purchase_facts(course_id):
         Enrollment.course_id == course_id,
         # OR of plain binds rather than IN: an IN list is re-rendered into the SQL on every
         # execution ("expanding" parameters), which the cached statement then cannot skip.
-        sa.or_(*(Enrollment.status == status for status in ACCESS_STATUSES)),
+        # PAUSED too: a plan past due is paid by updating the card, not by buying again.
+        sa.or_(*(Enrollment.status == status for status in (*ACCESS_STATUSES, EnrollmentStatus.PAUSED))),
     )
     settling = sa.exists().where(
         PaymentSession.user_id == sa.bindparam("user_id"),
@@ -59,6 +60,7 @@ class CourseOffer:
     total_lectures: int
     price: int
     currency: str
+    installments: int | None  # offered in this many monthly installments, or None
 
     @property
     def is_free(self) -> bool:

@@ -237,3 +237,64 @@ def evaluate_coupon(price: int, currency: str, terms: CouponTerms) -> PriceBreak
     breakdown = price_breakdown(price, currency, terms)
     check_minimum_charge(breakdown.total, currency)
     return breakdown
+
+
+MIN_INSTALLMENTS = 2
+MAX_INSTALLMENTS = 12
+
+
+class InstallmentTooSmall(PricingError):
+    """Split into installments, the total gives one below Stripe's minimum charge."""
+
+    reason = "installment_below_minimum_charge"
+
+
+@dataclass(frozen=True)
+class InstallmentSplit:
+    """`total` in `count` monthly installments: `first` (paid today, carrying the remainder),
+    then `count - 1` of `regular`. `first + regular * (count - 1) == total`, exactly."""
+
+    total: int
+    count: int
+    first: int
+    regular: int
+    currency: str
+
+    @property
+    def amounts(self) -> tuple[int, ...]:
+        return (self.first, *([self.regular] * (self.count - 1)))
+
+    @property
+    def remainder(self) -> int:
+        """What the first installment carries above the others (Stripe bills it as a one-time item)."""
+        return self.first - self.regular
+
+
+def split_installments(total: int, count: int, currency: str) -> InstallmentSplit:
+    """Splits `total` (minor units) into `count` installments that add up to it exactly.
+
+    Integer division in the minor unit, whatever the currency's exponent: every installment
+    gets `total // count` and the first also carries the remainder (4999 in 3 → 1667, 1666,
+    1666). Raises InstallmentTooSmall when an installment would be below Stripe's minimum
+    charge for the currency, ValueError for a count outside 2–12 or a total of 0.
+    """
+    _require_amount("total", total)
+    if isinstance(count, bool) or not isinstance(count, int) or not MIN_INSTALLMENTS <= count <= MAX_INSTALLMENTS:
+        raise ValueError(f"count must be an int from {MIN_INSTALLMENTS} to {MAX_INSTALLMENTS}, got {count!r}")
+    if total == 0:
+        raise ValueError("a total of 0 is not paid in installments")
+    regular, remainder = divmod(total, count)
+    minimum = minimum_charge(currency)
+    if regular < minimum:
+        raise InstallmentTooSmall(
+            f"{format_money(total, currency)} in {count} installments would charge "
+            f"{format_money(regular, currency)} a month, below the smallest card payment possible in "
+            f"{currency.upper()} ({format_money(minimum, currency)}). Pay in full instead.",
+            total=total,
+            count=count,
+            minimum=minimum,
+            currency=currency.lower(),
+        )
+    return InstallmentSplit(
+        total=total, count=count, first=regular + remainder, regular=regular, currency=currency.lower()
+    )

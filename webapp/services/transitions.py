@@ -24,12 +24,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Enrollment, OutboxEmail, PaymentSession, Refund
+from webapp.models import Enrollment, Installment, InstallmentPlan, OutboxEmail, PaymentSession, Refund
 from webapp.models.enums import (
     EnrollmentStatus,
+    InstallmentStatus,
     OutboxEmailStatus,
     PaymentSessionStatus,
     PaymentStatus,
+    PlanStatus,
     RefundStatus,
     StripeEventStatus,
 )
@@ -96,11 +98,13 @@ ENROLLMENT = StateMachine(
     _table(
         {
             None: (_E.ACTIVE,),
-            _E.ACTIVE: (_E.COMPLETED, _E.CANCELLED, _E.REFUNDED),
-            _E.COMPLETED: (_E.CANCELLED, _E.REFUNDED),
+            _E.ACTIVE: (_E.COMPLETED, _E.CANCELLED, _E.REFUNDED, _E.PAUSED),
+            _E.COMPLETED: (_E.CANCELLED, _E.REFUNDED, _E.PAUSED),
             # Re-opened by a new payment or a grant; a refund Stripe later failed gives access back.
             _E.CANCELLED: (_E.ACTIVE, _E.REFUNDED),
             _E.REFUNDED: (_E.ACTIVE, _E.CANCELLED),
+            # An installment past due beyond the grace period; paid, it resumes.
+            _E.PAUSED: (_E.ACTIVE, _E.COMPLETED, _E.CANCELLED, _E.REFUNDED),
         }
     ),
 )
@@ -110,13 +114,16 @@ ENROLLMENT_PAYMENT = StateMachine(
     "enrollment's payment",
     _table(
         {
-            None: (_P.PAID, _P.FREE),
-            _P.PAID: (_P.PARTIALLY_REFUNDED, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST, _P.FREE),
-            _P.FREE: (_P.PAID,),
-            _P.PARTIALLY_REFUNDED: (_P.PAID, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST, _P.FREE),
-            _P.REFUNDED: (_P.PAID, _P.PARTIALLY_REFUNDED, _P.DISPUTE_LOST, _P.FREE),
-            _P.DISPUTED: (_P.PAID, _P.PARTIALLY_REFUNDED, _P.DISPUTE_LOST, _P.FREE),
-            _P.DISPUTE_LOST: (_P.PAID, _P.PARTIALLY_REFUNDED, _P.FREE),
+            None: (_P.PAID, _P.FREE, _P.INSTALLMENTS),
+            _P.PAID: (_P.PARTIALLY_REFUNDED, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST, _P.FREE, _P.INSTALLMENTS),
+            # Paying by plan: the last installment (or the balance paid early) makes it PAID.
+            _P.INSTALLMENTS: (_P.PAST_DUE, _P.PAID, _P.PARTIALLY_REFUNDED, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST),
+            _P.PAST_DUE: (_P.INSTALLMENTS, _P.PAID, _P.PARTIALLY_REFUNDED, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST),
+            _P.FREE: (_P.PAID, _P.INSTALLMENTS),
+            _P.PARTIALLY_REFUNDED: (_P.PAID, _P.INSTALLMENTS, _P.REFUNDED, _P.DISPUTED, _P.DISPUTE_LOST, _P.FREE),
+            _P.REFUNDED: (_P.PAID, _P.INSTALLMENTS, _P.PARTIALLY_REFUNDED, _P.DISPUTE_LOST, _P.FREE),
+            _P.DISPUTED: (_P.PAID, _P.INSTALLMENTS, _P.PARTIALLY_REFUNDED, _P.DISPUTE_LOST, _P.FREE),
+            _P.DISPUTE_LOST: (_P.PAID, _P.INSTALLMENTS, _P.PARTIALLY_REFUNDED, _P.FREE),
         }
     ),
 )
@@ -132,6 +139,36 @@ REFUND = StateMachine(
             _R.SUCCEEDED: (_R.FAILED,),  # a bank can return a refund Stripe had sent
             _R.FAILED: (),
             _R.CANCELED: (),
+        }
+    ),
+)
+
+_L = PlanStatus
+INSTALLMENT_PLAN = StateMachine(
+    "installment plan",
+    _table(
+        {
+            None: (_L.ACTIVE,),
+            _L.ACTIVE: (_L.PAST_DUE, _L.PAID, _L.CANCELED),
+            _L.PAST_DUE: (_L.ACTIVE, _L.PAUSED, _L.PAID, _L.CANCELED),
+            _L.PAUSED: (_L.ACTIVE, _L.PAID, _L.CANCELED),
+            _L.PAID: (),
+            # Stripe may still collect an open invoice of an ended plan: the money is taken,
+            # so a plan ended with a balance may become PAID.
+            _L.CANCELED: (_L.PAID,),
+        }
+    ),
+)
+
+_I = InstallmentStatus
+INSTALLMENT = StateMachine(
+    "installment",
+    _table(
+        {
+            None: (_I.OPEN, _I.PAID),
+            _I.OPEN: (_I.PAID, _I.VOID),
+            _I.PAID: (),
+            _I.VOID: (_I.PAID,),
         }
     ),
 )
@@ -273,6 +310,69 @@ def move_refund(
             **details,
         )
     return moved
+
+
+def move_plan(
+    plan: InstallmentPlan,
+    to: PlanStatus,
+    *,
+    action: str,
+    actor: str,
+    event_id: str | None = None,
+    always_record: bool = False,
+    **details: Any,
+) -> bool:
+    """Moves an installment plan to `to` (checked against INSTALLMENT_PLAN) with its audit entry."""
+    moved = plan.status != to
+    if moved:
+        INSTALLMENT_PLAN.check(plan.status, to)
+        plan.status = to
+    if moved or always_record:
+        audit.record(
+            action,
+            entity_type="installment_plan",
+            entity_id=plan.id,
+            actor=actor,
+            payment_session_id=plan.payment_session_id,
+            enrollment_id=plan.enrollment_id,
+            stripe_event_id=event_id,
+            **details,
+        )
+    return moved
+
+
+def move_installment(
+    installment: Installment,
+    to: InstallmentStatus,
+    *,
+    plan: InstallmentPlan,
+    action: str,
+    actor: str,
+    event_id: str | None = None,
+    **details: Any,
+) -> bool:
+    """Moves an installment to `to` (checked against INSTALLMENT; a new row moves from None), audited."""
+    before = installment.status
+    if before == to:
+        return False
+    INSTALLMENT.check(before, to)
+    installment.status = to
+    audit.record(
+        action,
+        entity_type="installment_plan",
+        entity_id=plan.id,
+        actor=actor,
+        payment_session_id=plan.payment_session_id,
+        enrollment_id=plan.enrollment_id,
+        stripe_event_id=event_id,
+        installment_id=installment.id,
+        sequence=installment.sequence,
+        invoice=installment.stripe_invoice_id,
+        amount=installment.amount,
+        currency=installment.currency,
+        **details,
+    )
+    return True
 
 
 def move_email(email_id: str, to: OutboxEmailStatus, **values: Any) -> bool:
