@@ -85,7 +85,9 @@ def start_checkout(slug: str):
     course = _course_or_404(slug)
     code = request.form.get("coupon_code", "")[:200]
     try:
-        started = checkout_service.create_checkout(user_id=g.user.id, course=course, raw_code=code)
+        started = checkout_service.create_checkout(
+            user_id=g.user.id, course=course, raw_code=code, plan=request.form.get("plan") or "full"
+        )
     except Conflict as exc:
         flash(exc.message, "success" if exc.code == "already_enrolled" else "info")
         return redirect(url_for("checkout.checkout_page", slug=slug), code=303)
