@@ -81,6 +81,8 @@ def test_three_installments_paid_over_three_months_and_never_a_fourth(app, clien
     page = buy_plan(app, client)
     attrs = main_attrs(page.get_data(as_text=True))
     assert attrs["data-session-status"] == "COMPLETED" and attrs.get("data-enrollment-id")
+    receipt = page.get_data(as_text=True)
+    assert "$16.67" in receipt and "3 monthly installments: then 2 × $16.66" in receipt
     plan = the_plan(app)
     assert (plan.status, plan.paid_count, plan.amount_paid) == ("ACTIVE", 1, 1667)
     assert (plan.first_amount, plan.installment_amount, plan.schedule_ready) == (1667, 1666, True)
@@ -242,3 +244,20 @@ def test_another_learners_plan_is_not_found(app, client, auth):
     assert client.get(f"/account/plans/{plan.id}").status_code == 404
     assert client.post(f"/account/plans/{plan.id}/payoff").status_code == 404
     assert client.post(f"/account/plans/{plan.id}/card").status_code == 404
+
+
+def test_a_learner_who_cancels_the_enrollment_stops_the_plan(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_leaves")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    assert "no further installment will be charged" in client.get(
+        f"/account/enrollments/{plan.enrollment_id}/cancel"
+    ).get_data(as_text=True)
+    assert client.post(f"/account/enrollments/{plan.enrollment_id}/cancel").status_code == 303
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.end_reason) == ("CANCELED", "cancelled_by_learner")
+    assert enrollment_of(app, plan).status == "CANCELLED"
+    advance(app, 100)
+    assert len(stripe_invoices(app, plan)) == 1

@@ -294,7 +294,9 @@ def start_payoff(user: User, plan_id: str) -> str:
 # -- admin ----------------------------------------------------------------------------------
 
 
-def cancel_remaining(plan_id: str, *, actor: str, keep_access: bool = False) -> InstallmentPlan:
+def cancel_remaining(
+    plan_id: str, *, actor: str, keep_access: bool = False, reason: str = "cancelled_by_admin"
+) -> InstallmentPlan:
     """Cancels the plan's subscription at Stripe (nothing more is charged), then ends the plan.
 
     Access ends unless `keep_access`. A plan already paid or ended is refused (Conflict).
@@ -310,7 +312,7 @@ def cancel_remaining(plan_id: str, *, actor: str, keep_access: bool = False) -> 
         raise provider_failure(exc) from None
     with unit_of_work():
         locked = lock_plan(plan_id)
-        end_plan(locked, reason="cancelled_by_admin", actor=actor, event_id=None, keep_access=keep_access)
+        end_plan(locked, reason=reason, actor=actor, event_id=None, keep_access=keep_access)
     return db.session.get(InstallmentPlan, plan_id, populate_existing=True)
 
 
