@@ -261,3 +261,33 @@ def test_a_learner_who_cancels_the_enrollment_stops_the_plan(app, client, auth):
     assert enrollment_of(app, plan).status == "CANCELLED"
     advance(app, 100)
     assert len(stripe_invoices(app, plan)) == 1
+
+
+def test_a_card_replaced_by_a_learner_who_never_comes_back_still_pays_via_the_webhook(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_gone")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    with app.app_context():
+        gateway = get_gateway()
+        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    advance(app, 31)
+    assert the_plan(app).status == "PAST_DUE"
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "5555 5555 5555 4444")
+    assert saved.status_code == 303  # the learner closes the tab here: the webhook does the rest
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
+    with app.app_context():
+        assert (
+            get_gateway()
+            .retrieve_payment_method(get_gateway().get_default_payment_method(plan.stripe_customer_id))
+            .last4
+            == "4444"
+        )
+    # Coming back later pays nothing twice.
+    assert client.get(saved.headers["Location"]).status_code == 303
+    settle(app)
+    assert the_plan(app).paid_count == 2
