@@ -54,6 +54,7 @@ class Fulfillment:
     card_last4: str | None = None
     detail: str | None = None
     payment_method_type: str | None = None  # Stripe's type of the payment's method, when read
+    installment_plan_id: str | None = None  # the plan this completed session opened or paid off
 
 
 def find_payment_session_by(
@@ -207,11 +208,10 @@ def fulfill_checkout(
     remote = remote or get_gateway().retrieve_checkout_session(stripe_session_id)
     # Another process may insert the enrollment between our read and write: re-read once.
     result = retry_on_conflict(lambda: _fulfill_once(remote, actor=actor, event_id=event_id))
-    session = result.payment_session
-    if session is not None and session.installment_plan_id and session.status == PaymentSessionStatus.COMPLETED:
+    if result.installment_plan_id:
         # Installments: Stripe told to stop after the last one; a balance paid early: the
         # subscription cancelled. Best effort: every later sync retries it.
-        ensure_schedule(session.installment_plan_id)
+        ensure_schedule(result.installment_plan_id)
     return result
 
 
@@ -238,7 +238,14 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
         method = remote.payment_method_type
         if session.status == PaymentSessionStatus.COMPLETED:
             enrollment = db.session.get(Enrollment, session.enrollment_id) if session.enrollment_id else None
-            return Fulfillment(session, enrollment, session.status, *card, payment_method_type=method)
+            return Fulfillment(
+                session,
+                enrollment,
+                session.status,
+                *card,
+                payment_method_type=method,
+                installment_plan_id=session.installment_plan_id,
+            )
         if remote.status != "complete":
             return Fulfillment(session, None, session.status, *card, payment_method_type=method)
         if remote.payment_status not in PAID_STATES:
@@ -250,7 +257,14 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
                 session, None, session.status, *card, detail="amount_mismatch", payment_method_type=method
             )
         enrollment = _complete_paid(session, remote, actor=actor, event_id=event_id)
-        return Fulfillment(session, enrollment, session.status, *card, payment_method_type=method)
+        return Fulfillment(
+            session,
+            enrollment,
+            session.status,
+            *card,
+            payment_method_type=method,
+            installment_plan_id=session.installment_plan_id,
+        )
 
 
 def _settling(session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None) -> None:

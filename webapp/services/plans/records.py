@@ -98,7 +98,6 @@ def open_plan(
         stripe_customer_id=session.stripe_customer_id,
         stripe_subscription_id=subscription_id,
     )
-    plan.status = None
     db.session.add(plan)
     move_plan(
         plan,
@@ -123,7 +122,6 @@ def open_plan(
         invoiced_at=now,
         attempt_count=1,
     )
-    first.status = None
     db.session.add(first)
     _mark_paid(plan, first, paid_at=now, amount=first_amount, actor=actor, event_id=event_id)
     return plan
@@ -318,7 +316,6 @@ def _new_installment(
         payment_intent_id=invoice.payment_intent_id,
         invoiced_at=at(invoice.created),
     )
-    installment.status = None
     db.session.add(installment)
     move_installment(
         installment, InstallmentStatus.OPEN, plan=plan, action="installment.invoiced", actor=actor, event_id=event_id
@@ -504,7 +501,6 @@ def settle_payoff(
         invoiced_at=utcnow(),
         attempt_count=1,
     )
-    row.status = None
     db.session.add(row)
     plan.schedule_ready = False  # the subscription must now be cancelled, whatever its schedule says
     if session.final_amount != remaining:

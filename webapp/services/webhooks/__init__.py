@@ -166,16 +166,21 @@ def _expected_livemode() -> bool:
     return key.startswith(("sk_live_", "rk_live_"))
 
 
-def handle_event(event: dict[str, Any]) -> str | None:
-    """Dispatches one event to its handler; returns our payment session id when one was involved."""
-    event_type = event["type"]
-    problem = field_problem(event, event_type)
+def _object_of(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's `data.object` once its fields and livemode are fit to act on (else Ignored)."""
+    problem = field_problem(event, event["type"])
     if problem is not None:
         raise _Ignored(problem)
     if bool(event.get("livemode")) != _expected_livemode():
         raise _Ignored("livemode does not match this deployment's key")
     data = event.get("data")
-    obj = (data.get("object") if isinstance(data, dict) else None) or {}
+    return (data.get("object") if isinstance(data, dict) else None) or {}
+
+
+def handle_event(event: dict[str, Any]) -> str | None:
+    """Dispatches one event to its handler; returns our payment session id when one was involved."""
+    event_type = event["type"]
+    obj = _object_of(event)
     event_id = event["id"]
     match event_type:
         case "checkout.session.completed" | "checkout.session.async_payment_succeeded":
@@ -195,7 +200,11 @@ def handle_event(event: dict[str, Any]) -> str | None:
 
             saved_cards.mirror_payment_method_event(event["type"], obj, event_id=event_id)
             return None
-        case _ if event_type in BILLING_TYPES:
+        case "invoice.paid" | "invoice.payment_failed" | "invoice.voided" | "invoice.marked_uncollectible":
+            return _on_billing_event(obj, event_id, event_type, event.get("created"))
+        case "customer.subscription.updated" | "customer.subscription.deleted":
+            return _on_billing_event(obj, event_id, event_type, event.get("created"))
+        case "subscription_schedule.completed" | "subscription_schedule.canceled" | "subscription_schedule.released":
             return _on_billing_event(obj, event_id, event_type, event.get("created"))
         case _:
             raise _Ignored(f"unhandled event type {event_type!r}")

@@ -76,6 +76,25 @@ _PAYMENT_METHOD = (
     ("data.object.id", _ID, True),
     ("data.object.type", str, False),
 )
+_INVOICE = (
+    ("data.object.parent", dict, False),
+    ("data.object.parent.subscription_details", dict, False),
+    ("data.object.parent.subscription_details.subscription", (str, dict), False),
+    ("data.object.parent.subscription_details.metadata", dict, False),
+    ("data.object.parent.subscription_details.metadata.payment_session_id", str, False),
+    ("created", int, False),
+)
+_SUBSCRIPTION = (
+    ("data.object.id", _ID, True),
+    ("data.object.metadata", dict, False),
+    ("data.object.metadata.payment_session_id", str, False),
+    ("created", int, False),
+)
+_SCHEDULE = (
+    ("data.object.subscription", (str, dict), False),
+    ("data.object.released_subscription", str, False),
+    ("created", int, False),
+)
 _FIELDS_BY_PREFIX = (
     ("checkout.session.completed", _SESSION_PAID),
     ("checkout.session.async_payment_succeeded", _SESSION_PAID),
@@ -85,6 +104,9 @@ _FIELDS_BY_PREFIX = (
     ("charge.refund", _CHARGE_LINK),  # charge.refunded, charge.refund.updated
     ("refund.", _CHARGE_LINK),
     ("payment_method.", _PAYMENT_METHOD),
+    ("invoice.", _INVOICE),
+    ("customer.subscription.", _SUBSCRIPTION),
+    ("subscription_schedule.", _SCHEDULE),
 )
 _OBJECT = (("data", dict, True), ("data.object", dict, True))
 
