@@ -15,8 +15,10 @@ def parse_installments(raw: str | None) -> int | None:
     text = (raw or "").strip().lower()
     if text in {"", "none", "off"}:
         return None
-    if not text.isdigit() or len(text) > 3 or not (
-        course_service.MIN_INSTALLMENTS <= int(text) <= course_service.MAX_INSTALLMENTS
+    if (
+        not text.isdigit()
+        or len(text) > 3
+        or not (course_service.MIN_INSTALLMENTS <= int(text) <= course_service.MAX_INSTALLMENTS)
     ):
         raise ValidationFailed(
             f"Choose “Not offered” or a number of installments from {course_service.MIN_INSTALLMENTS} "
