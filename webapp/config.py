@@ -131,6 +131,9 @@ def load_config() -> dict:
     ttl = _env_int("CHECKOUT_SESSION_TTL_MINUTES", 30)
     if not 30 <= ttl <= 24 * 60:
         raise ConfigError("CHECKOUT_SESSION_TTL_MINUTES must be between 30 and 1440 (Stripe's bounds)")
+    grace_days = _env_int("INSTALLMENT_GRACE_DAYS", 7)
+    if not 0 <= grace_days <= 60:
+        raise ConfigError("INSTALLMENT_GRACE_DAYS must be between 0 and 60")
 
     return {
         "APP_ENV": app_env,
@@ -181,6 +184,8 @@ def load_config() -> dict:
         "METRICS_ENABLED": _env_bool("METRICS_ENABLED", False),
         "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
         "CHECKOUT_SESSION_TTL_MINUTES": ttl,
+        # Days an installment may stay unpaid (Stripe retrying it) before the course is paused.
+        "INSTALLMENT_GRACE_DAYS": grace_days,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,

@@ -89,13 +89,13 @@ def upgrade():
         ),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_installment_plans_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_installment_plans")),
-        sa.UniqueConstraint("enrollment_id", name=op.f("uq_installment_plans_enrollment_id")),
         sa.UniqueConstraint("payment_session_id", name=op.f("uq_installment_plans_payment_session_id")),
         sa.UniqueConstraint("stripe_schedule_id", name=op.f("uq_installment_plans_stripe_schedule_id")),
         sa.UniqueConstraint("stripe_subscription_id", name=op.f("uq_installment_plans_stripe_subscription_id")),
     )
     with op.batch_alter_table("installment_plans", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_installment_plans_course_id"), ["course_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_installment_plans_enrollment_id"), ["enrollment_id"], unique=False)
         batch_op.create_index("ix_installment_plans_status_past_due_since", ["status", "past_due_since"], unique=False)
         batch_op.create_index(batch_op.f("ix_installment_plans_user_id"), ["user_id"], unique=False)
 
@@ -209,5 +209,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f("ix_installment_plans_user_id"))
         batch_op.drop_index("ix_installment_plans_status_past_due_since")
         batch_op.drop_index(batch_op.f("ix_installment_plans_course_id"))
+        batch_op.drop_index(batch_op.f("ix_installment_plans_enrollment_id"))
 
     op.drop_table("installment_plans")

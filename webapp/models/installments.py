@@ -35,7 +35,7 @@ class InstallmentPlan(db.Model):
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), index=True)
     course_id: Mapped[str] = mapped_column(sa.ForeignKey("courses.id"), index=True)
     payment_session_id: Mapped[str] = mapped_column(sa.ForeignKey("payment_sessions.id"), unique=True)
-    enrollment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("enrollments.id", ondelete="SET NULL"), unique=True)
+    enrollment_id: Mapped[str | None] = mapped_column(sa.ForeignKey("enrollments.id", ondelete="SET NULL"), index=True)
     status: Mapped[str] = mapped_column(StatusColumn(PlanStatus), default=PlanStatus.ACTIVE)
     currency: Mapped[str] = mapped_column(sa.String(3))
     total_amount: Mapped[int] = mapped_column(sa.Integer)

@@ -22,6 +22,7 @@ from webapp.models.enums import (
     OPEN_SESSION_STATUSES,
     EnrollmentSource,
     EnrollmentStatus,
+    PaymentPlan,
     PaymentSessionStatus,
     PaymentStatus,
 )
@@ -29,7 +30,9 @@ from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
-from webapp.services.pricing import PriceBreakdown
+from webapp.services.plans.records import lock_plan, open_plan, settle_payoff
+from webapp.services.plans.sync import ensure_schedule
+from webapp.services.pricing import PriceBreakdown, split_installments
 from webapp.services.transactions import retry_on_conflict, unit_of_work
 from webapp.services.transitions import move_enrollment, move_payment_session
 
@@ -203,7 +206,21 @@ def fulfill_checkout(
     """
     remote = remote or get_gateway().retrieve_checkout_session(stripe_session_id)
     # Another process may insert the enrollment between our read and write: re-read once.
-    return retry_on_conflict(lambda: _fulfill_once(remote, actor=actor, event_id=event_id))
+    result = retry_on_conflict(lambda: _fulfill_once(remote, actor=actor, event_id=event_id))
+    session = result.payment_session
+    if session is not None and session.installment_plan_id and session.status == PaymentSessionStatus.COMPLETED:
+        # Installments: Stripe told to stop after the last one; a balance paid early: the
+        # subscription cancelled. Best effort: every later sync retries it.
+        ensure_schedule(session.installment_plan_id)
+    return result
+
+
+def _expected_charge(session: PaymentSession) -> tuple[str, int]:
+    """The Checkout mode and amount Stripe must report for our row: the first installment of a plan."""
+    if session.plan == PaymentPlan.INSTALLMENTS and session.installment_count:
+        split = split_installments(session.final_amount, session.installment_count, session.currency)
+        return "subscription", split.first
+    return "payment", session.final_amount
 
 
 def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) -> Fulfillment:
@@ -212,7 +229,8 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
         if found is None:
             return Fulfillment(None, None, "UNKNOWN", detail="not our session")
         session = lock_payment_session(found.id)
-        if remote.mode != "payment" and session.status != PaymentSessionStatus.COMPLETED:
+        mode, amount = _expected_charge(session)
+        if remote.mode != mode and session.status != PaymentSessionStatus.COMPLETED:
             return Fulfillment(session, None, session.status, detail="not a payment session")
         if session.stripe_session_id is None:
             session.stripe_session_id = remote.id
@@ -226,7 +244,7 @@ def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) 
         if remote.payment_status not in PAID_STATES:
             _settling(session, remote, actor=actor, event_id=event_id)
             return Fulfillment(session, None, session.status, *card, payment_method_type=method)
-        if remote.amount_total != session.final_amount or (remote.currency or "").lower() != session.currency:
+        if remote.amount_total != amount or (remote.currency or "").lower() != session.currency:
             _flag_amount_mismatch(session, remote, actor=actor, event_id=event_id)
             return Fulfillment(
                 session, None, session.status, *card, detail="amount_mismatch", payment_method_type=method
@@ -292,6 +310,10 @@ def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: s
             previous=session.status,
         )
     free = session.final_amount == 0
+    if session.plan == PaymentPlan.PAYOFF and session.installment_plan_id:
+        return _complete_payoff(session, remote, actor=actor, event_id=event_id)
+    if session.plan == PaymentPlan.INSTALLMENTS and remote.subscription_id:
+        return _complete_first_installment(session, remote, actor=actor, event_id=event_id)
     return _complete(
         session,
         actor=actor,
@@ -300,6 +322,54 @@ def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: s
         source=EnrollmentSource.COUPON if free else EnrollmentSource.PURCHASE,
         payment_status=PaymentStatus.FREE if free else PaymentStatus.PAID,
     )
+
+
+def _complete_payoff(
+    session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None
+) -> Enrollment | None:
+    """A plan's balance paid early: the session COMPLETED and the plan settled (no new enrollment)."""
+    plan = lock_plan(session.installment_plan_id)
+    session.completed_at = utcnow()
+    session.payment_intent_id = remote.payment_intent_id or session.payment_intent_id
+    session.enrollment_id = plan.enrollment_id
+    move_payment_session(
+        session,
+        PaymentSessionStatus.COMPLETED,
+        action="payment_session.completed",
+        actor=actor,
+        event_id=event_id,
+        enrollment_id=plan.enrollment_id,
+        amount=session.final_amount,
+        currency=session.currency,
+        plan=session.plan,
+    )
+    return settle_payoff(plan, session, payment_intent_id=remote.payment_intent_id, actor=actor, event_id=event_id)
+
+
+def _complete_first_installment(
+    session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None
+) -> Enrollment:
+    """The first installment paid: the enrollment (paying by plan) and its plan, in one transaction."""
+    enrollment = _complete(
+        session,
+        actor=actor,
+        event_id=event_id,
+        payment_intent_id=None,
+        source=EnrollmentSource.PURCHASE,
+        payment_status=PaymentStatus.INSTALLMENTS,
+    )
+    split = split_installments(session.final_amount, session.installment_count, session.currency)
+    open_plan(
+        session,
+        enrollment=enrollment,
+        subscription_id=remote.subscription_id,
+        first_invoice_id=remote.invoice_id,
+        first_amount=split.first,
+        regular_amount=split.regular,
+        actor=actor,
+        event_id=event_id,
+    )
+    return enrollment
 
 
 def refresh_open_session(session: PaymentSession, *, actor: str) -> PaymentSession:

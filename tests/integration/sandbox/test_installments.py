@@ -231,16 +231,18 @@ def test_the_last_retry_failing_cancels_the_subscription(sbx_app, sc, client):
     sub_id = sc.v1.checkout.sessions.retrieve(session.id).subscription
     failing = sc.v1.payment_methods.attach("pm_card_chargeCustomerFail", {"customer": customer.id})
     sc.v1.subscriptions.update(sub_id, {"default_payment_method": failing.id})
-    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 6 * DAY})
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 13 * DAY})
+    assert sc.v1.subscriptions.retrieve(sub_id).status == "past_due"  # retried for two weeks
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 15 * DAY})
     sub = sc.v1.subscriptions.retrieve(sub_id)
     assert (sub.status, sub.ended_at, sub.cancellation_details.reason) == (
         "canceled",
-        _month(1) + 5 * DAY,
+        _month(1) + 14 * DAY,
         "payment_failed",
     )
     invoices = sc.v1.invoices.list({"subscription": sub_id}).data
     assert [(i.status, i.attempt_count, i.next_payment_attempt) for i in invoices] == [
-        ("open", 4, None),
+        ("open", 8, None),
         ("paid", 1, None),
     ]
 

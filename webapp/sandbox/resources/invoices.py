@@ -6,9 +6,10 @@ draft; nothing here needs that hour) and charged at once to the subscription's
 One PaymentIntent serves every attempt of an invoice, as at Stripe; its payments are the
 includable `payments` list (`expand[]=payments`).
 
-Smart retries, simplified and fixed (the sandbox's documented schedule): after the first
-failed attempt the invoice is retried 1, 3 and 5 days later (`next_payment_attempt`);
-meanwhile a renewal's subscription is `past_due`. When the third retry fails the
+Smart retries, simplified and fixed (the sandbox's documented schedule, like Stripe's
+default of about eight attempts within two weeks): after the first failed attempt the
+invoice is retried 1, 3, 5, 7, 9, 11 and 14 days later (`next_payment_attempt`);
+meanwhile a renewal's subscription is `past_due`. When the last retry fails the
 subscription is canceled (`customer.subscription.deleted`, reason `payment_failed`) and the
 invoice stays `open` with no next attempt. Paying it (`invoices.pay`) still works then, but
 does not bring a canceled subscription back.
@@ -30,7 +31,7 @@ from webapp.sandbox.resources.payment_intents import capture, new_payment_intent
 from webapp.sandbox.resources.products import PAGING
 from webapp.sandbox.resources.subscriptions import end_subscription, set_status
 
-RETRY_DAYS = (1, 3, 5)  # after the first failed attempt
+RETRY_DAYS = (1, 3, 5, 7, 9, 11, 14)  # days after the first failed attempt
 
 
 def line_for(ctx: Ctx, sub: dict[str, Any], price: dict[str, Any], quantity: int, item: dict[str, Any] | None):

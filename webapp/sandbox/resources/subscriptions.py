@@ -148,7 +148,10 @@ def _update(ctx: Ctx, sub: dict[str, Any], params: dict[str, Any]) -> dict[str, 
     if "metadata" in params:
         previous["metadata"] = sub["metadata"]
         sub["metadata"] = merge_metadata(sub["metadata"], as_metadata(params["metadata"]))
-    if params.get("default_payment_method"):
+    if params.get("default_payment_method") == "":  # Stripe's empty string unsets the field
+        previous["default_payment_method"] = sub["default_payment_method"]
+        sub["default_payment_method"] = None
+    elif params.get("default_payment_method"):
         pm = ctx.load(
             params["default_payment_method"], "payment_method", "PaymentMethod", param="default_payment_method"
         )

@@ -40,6 +40,7 @@ from webapp.services.transactions import pending_work, unit_of_work
 from webapp.services.webhooks import events
 from webapp.services.webhooks.events import CLAIM_TTL
 from webapp.services.webhooks.handlers import Ignored as _Ignored
+from webapp.services.webhooks.handlers import on_billing_event as _on_billing_event
 from webapp.services.webhooks.handlers import on_dispute as _on_dispute
 from webapp.services.webhooks.handlers import on_payment_intent as _on_payment_intent
 from webapp.services.webhooks.handlers import on_refund as _on_refund
@@ -119,6 +120,20 @@ class Receipt:
 # `_REMOTE_TYPES` call Stripe: their claim is committed first, so no transaction waits on
 # the network. Dispatch only tests `_REMOTE_TYPES`; this list exists so that a test can
 # require a decision for every type `handle_event` handles.
+# Installment plans: each re-reads the plan's subscription and invoices (handlers.on_billing_event).
+BILLING_TYPES = frozenset(
+    {
+        "invoice.paid",
+        "invoice.payment_failed",
+        "invoice.voided",
+        "invoice.marked_uncollectible",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "subscription_schedule.completed",
+        "subscription_schedule.canceled",
+        "subscription_schedule.released",
+    }
+)
 _LOCAL_TYPES = frozenset(
     {
         "checkout.session.async_payment_failed",
@@ -141,6 +156,7 @@ _REMOTE_TYPES = frozenset(
         "charge.refund.updated",
         "payment_method.attached",
         "payment_method.detached",
+        *BILLING_TYPES,
     }
 )
 
@@ -179,6 +195,8 @@ def handle_event(event: dict[str, Any]) -> str | None:
 
             saved_cards.mirror_payment_method_event(event["type"], obj, event_id=event_id)
             return None
+        case _ if event_type in BILLING_TYPES:
+            return _on_billing_event(obj, event_id, event_type, event.get("created"))
         case _:
             raise _Ignored(f"unhandled event type {event_type!r}")
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from webapp.extensions import db
 from webapp.models import Enrollment, PaymentSession
 from webapp.models.base import utcnow
-from webapp.models.enums import EnrollmentStatus, PaymentStatus
+from webapp.models.enums import EnrollmentStatus, PaymentPlan, PaymentStatus
 from webapp.payments.gateway import CheckoutSession, get_gateway
 from webapp.services import audit
 from webapp.services.fulfillment import (
@@ -27,6 +27,8 @@ from webapp.services.fulfillment import (
     mark_expired,
     mark_failed,
 )
+from webapp.services.plans.records import at, plan_for_subscription
+from webapp.services.plans.sync import sync_plan
 from webapp.services.refund_mirror import refunded_amounts, sync_refunds_for_payment_intent
 from webapp.services.transitions import move_enrollment
 from webapp.speedups import DirectSelect, session_is_idle
@@ -196,3 +198,42 @@ def on_dispute(obj: dict[str, Any], event_id: str, event_type: str) -> str | Non
         payment_status_before=before[1],
     )
     return session.id
+
+
+def _subscription_link(obj: dict[str, Any], event_type: str) -> tuple[str | None, dict[str, Any]]:
+    """The subscription an invoice, subscription or schedule event is about, and its metadata."""
+    if event_type.startswith("invoice."):
+        parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+        details = parent.get("subscription_details") if isinstance(parent.get("subscription_details"), dict) else {}
+        link, metadata = details.get("subscription"), details.get("metadata")
+    elif event_type.startswith("customer.subscription."):
+        link, metadata = obj.get("id"), obj.get("metadata")
+    else:  # subscription_schedule.*
+        link, metadata = obj.get("subscription") or obj.get("released_subscription"), {}
+    if isinstance(link, dict):
+        link = link.get("id")
+    return (link if isinstance(link, str) and link else None), (metadata if isinstance(metadata, dict) else {})
+
+
+def on_billing_event(obj: dict[str, Any], event_id: str, event_type: str, created: Any) -> str | None:
+    """Invoice, subscription and schedule events: the installment plan re-read from Stripe.
+
+    An event of a plan we don't have yet (its checkout's completion not seen) fulfils that
+    checkout first, found through the payment session id in the subscription's metadata.
+    """
+    subscription_id, metadata = _subscription_link(obj, event_type)
+    if subscription_id is None:
+        raise Ignored("no subscription")
+    plan = plan_for_subscription(subscription_id)
+    if plan is None:
+        ours = metadata.get("payment_session_id")
+        session = db.session.get(PaymentSession, ours) if isinstance(ours, str) and ours else None
+        if session is None or session.plan != PaymentPlan.INSTALLMENTS or not session.stripe_session_id:
+            raise Ignored("not the subscription of one of our installment plans")
+        fulfill_checkout(session.stripe_session_id, actor="stripe", event_id=event_id)
+        plan = plan_for_subscription(subscription_id)
+        if plan is None:
+            raise Ignored("the plan's checkout is not complete yet")
+    stripe_now = at(created) if isinstance(created, int) and not isinstance(created, bool) else None
+    sync_plan(plan.id, actor="stripe", event_id=event_id, stripe_now=stripe_now)
+    return plan.payment_session_id

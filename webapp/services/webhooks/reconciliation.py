@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import PaymentSession
+from webapp.models import InstallmentPlan, PaymentSession
 from webapp.models.base import utcnow
-from webapp.models.enums import OPEN_SESSION_STATUSES, PaymentSessionStatus
+from webapp.models.enums import LIVE_PLAN_STATUSES, OPEN_SESSION_STATUSES, PaymentSessionStatus, PlanStatus
 from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services.fulfillment import PAID_STATES, fulfill_checkout, lock_payment_session, mark_expired
+from webapp.services.plans.sync import sync_plan
 from webapp.services.transactions import unit_of_work
 
 
@@ -24,7 +25,8 @@ def reconcile(*, since_hours: float | None = None) -> list[str]:
 
     Paid → fulfilled; complete but unpaid → PROCESSING; expired at Stripe → EXPIRED;
     overdue and still open → expired at Stripe and here; a failed async payment → FAILED.
-    Then events whose handling failed or stalled are retried.
+    Installment plans not yet ended (or paid but not yet bounded at Stripe) are synced with
+    their subscription's invoices. Then events whose handling failed or stalled are retried.
     """
     from webapp.services.checkout import expire_overdue
     from webapp.services.webhooks import retry_stuck_events
@@ -44,9 +46,32 @@ def reconcile(*, since_hours: float | None = None) -> list[str]:
         if remote is not None:
             lines += _repair_open(session_id, remote)
     lines += _closed_but_paid(now)
+    lines += _sync_plans()
     for expired_id in expire_overdue(now=now):
         lines.append(f"{expired_id}: PENDING -> EXPIRED (overdue)")
     lines += retry_stuck_events(now=now)
+    return lines
+
+
+def _sync_plans() -> list[str]:
+    """Every plan Stripe may still bill, brought up to date with its subscription (plans.sync)."""
+    with unit_of_work():
+        plan_ids = db.session.scalars(
+            sa.select(InstallmentPlan.id)
+            .where(
+                sa.or_(
+                    InstallmentPlan.status.in_(LIVE_PLAN_STATUSES),
+                    sa.and_(InstallmentPlan.status == PlanStatus.PAID, InstallmentPlan.schedule_ready.is_(False)),
+                )
+            )
+            .order_by(InstallmentPlan.created_at)
+        ).all()
+    lines: list[str] = []
+    for plan_id in plan_ids:
+        try:
+            lines += sync_plan(plan_id, actor="reconcile")
+        except GatewayError as exc:
+            lines.append(f"plan {plan_id}: Stripe unavailable ({type(exc).__name__}), try again")
     return lines
 
 

@@ -1,0 +1,244 @@
+"""Installment plans end to end: checkout on the page, the sandbox's hosted page and clocks,
+webhooks delivered by the sandbox, the plan and enrollment they leave — on both databases."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support.checkout import buy, main_attrs, pay, start_checkout
+from tests.support.factories import make_coupon, make_course
+from webapp.extensions import db
+from webapp.models import AuditLog, Course, Enrollment, Installment, InstallmentPlan, PaymentSession
+from webapp.payments.gateway import get_gateway
+from webapp.sandbox import advance_time, wait_for_deliveries
+
+WEBHOOK_SECRET = "whsec_installment_tests"
+
+
+@pytest.fixture
+def app_config():
+    return {
+        "STRIPE_SANDBOX_WEBHOOKS": True,
+        "STRIPE_SANDBOX_WEBHOOK_URL": "http://localhost/webhooks/stripe",
+        "STRIPE_WEBHOOK_SECRETS": [WEBHOOK_SECRET],
+        "STRIPE_SANDBOX_WEBHOOK_RETRY_DELAYS": (0, 0),
+        "STRIPE_NETWORK_RETRY_DELAY": 0,
+    }
+
+
+def offer(app, slug: str = "plan-course", *, price: int = 4999, installments: int = 3, currency: str = "usd") -> str:
+    course_id = make_course(app, slug, price=price, currency=currency, title="Pay Me Monthly")
+    with app.app_context():
+        db.session.get(Course, course_id).installments = installments
+        db.session.commit()
+    return course_id
+
+
+def settle(app) -> None:
+    assert wait_for_deliveries(app, timeout=30)
+
+
+def advance(app, days: int) -> None:
+    advance_time(app, days=days)
+    settle(app)
+
+
+def buy_plan(app, client, slug: str = "plan-course", *, code: str = "", card: str = "4242 4242 4242 4242"):
+    started = start_checkout(client, slug, code, plan="installments")
+    assert started.status_code == 303, started.get_data(as_text=True)[:800]
+    paid = pay(client, started.headers["Location"], card)
+    assert paid.status_code == 303, paid.get_data(as_text=True)[:800]
+    page = client.get(paid.headers["Location"])
+    settle(app)
+    return page
+
+
+def the_plan(app) -> InstallmentPlan:
+    with app.app_context():
+        plan = db.session.scalars(sa.select(InstallmentPlan)).one()
+        db.session.expunge(plan)
+        return plan
+
+
+def enrollment_of(app, plan: InstallmentPlan) -> Enrollment:
+    with app.app_context():
+        enrollment = db.session.get(Enrollment, plan.enrollment_id)
+        db.session.expunge(enrollment)
+        return enrollment
+
+
+def stripe_invoices(app, plan: InstallmentPlan):
+    with app.app_context():
+        return get_gateway().list_invoices(plan.stripe_subscription_id)
+
+
+def test_three_installments_paid_over_three_months_and_never_a_fourth(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_plan")
+    page = buy_plan(app, client)
+    attrs = main_attrs(page.get_data(as_text=True))
+    assert attrs["data-session-status"] == "COMPLETED" and attrs.get("data-enrollment-id")
+    plan = the_plan(app)
+    assert (plan.status, plan.paid_count, plan.amount_paid) == ("ACTIVE", 1, 1667)
+    assert (plan.first_amount, plan.installment_amount, plan.schedule_ready) == (1667, 1666, True)
+    assert enrollment_of(app, plan).payment_status == "INSTALLMENTS"
+
+    for month in (1, 2):
+        advance(app, 31)
+        plan = the_plan(app)
+        assert plan.paid_count == 1 + month
+    assert (plan.status, plan.amount_paid) == ("PAID", 4999)
+    enrollment = enrollment_of(app, plan)
+    assert (enrollment.status, enrollment.payment_status, enrollment.amount_paid) == ("ACTIVE", "PAID", 4999)
+    for _ in range(2):
+        advance(app, 31)
+    advance(app, 365)
+    invoices = stripe_invoices(app, plan)
+    assert [i.status for i in invoices] == ["paid"] * 3
+    assert sum(i.amount_paid for i in invoices) == 4999
+    with app.app_context():
+        assert get_gateway().retrieve_subscription(plan.stripe_subscription_id).status == "canceled"
+        rows = db.session.scalars(sa.select(Installment).order_by(Installment.sequence)).all()
+        assert [(r.sequence, r.amount, r.status) for r in rows] == [
+            (1, 1667, "PAID"),
+            (2, 1666, "PAID"),
+            (3, 1666, "PAID"),
+        ]
+        assert {r.stripe_invoice_id for r in rows} == {i.id for i in invoices}
+    assert the_plan(app).status == "PAID"
+
+
+def test_a_coupon_applies_to_the_total_and_counts_once(app, client, auth):
+    offer(app, price=10000)
+    coupon_id = make_coupon(app, "HALF", value="50")
+    auth.sign_in("learner_coupon")
+    buy_plan(app, client, code="HALF")
+    plan = the_plan(app)
+    assert (plan.total_amount, plan.first_amount, plan.installment_amount) == (5000, 1668, 1666)
+    for _ in range(3):
+        advance(app, 31)
+    invoices = stripe_invoices(app, the_plan(app))
+    assert sum(i.amount_paid for i in invoices) == 5000 and len(invoices) == 3
+    with app.app_context():
+        from webapp.models import Coupon
+
+        assert db.session.get(Coupon, coupon_id).current_uses == 1
+
+
+def test_a_failed_installment_goes_past_due_then_paused_and_a_new_card_resumes_it(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_late")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    with app.app_context():
+        gateway = get_gateway()
+        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    advance(app, 31)
+    plan = the_plan(app)
+    assert plan.status == "PAST_DUE"
+    enrollment = enrollment_of(app, plan)
+    assert (enrollment.status, enrollment.payment_status) == ("ACTIVE", "PAST_DUE")
+    mine = client.get("/account/enrollments").get_data(as_text=True)
+    assert "Payment failed — update your card" in mine and "Past due: 1 of 3 paid" in mine
+    advance(app, 8)
+    plan = the_plan(app)
+    assert plan.status == "PAUSED"
+    assert enrollment_of(app, plan).status == "PAUSED"
+    page = client.get(f"/account/plans/{plan.id}").get_data(as_text=True)
+    assert "Your access to the course is paused" in page and 'data-plan-status="PAUSED"' in page
+    # The learner replaces the card on Stripe's page (setup mode); it pays the open invoice.
+    started = client.post(f"/account/plans/{plan.id}/card")
+    assert started.status_code == 303 and "/_sandbox/stripe/pay/cs_" in started.headers["Location"]
+    saved = pay(client, started.headers["Location"], "4242 4242 4242 4242")
+    assert saved.status_code == 303 and f"/account/plans/{plan.id}/card" in saved.headers["Location"]
+    back = client.get(saved.headers["Location"])
+    assert back.status_code == 303
+    settle(app)
+    assert "paid what was due" in client.get(back.headers["Location"]).get_data(as_text=True)
+    plan = the_plan(app)
+    assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
+    enrollment = enrollment_of(app, plan)
+    assert (enrollment.status, enrollment.payment_status) == ("ACTIVE", "INSTALLMENTS")
+
+
+def test_duplicate_and_out_of_order_invoice_events_count_each_invoice_once(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_dup")
+    buy_plan(app, client)
+    advance(app, 31)
+    plan = the_plan(app)
+    from webapp.sandbox import get_sandbox
+
+    sandbox = get_sandbox(app)
+    billing = [evt["id"] for evt, _ in get_sandbox(app).recent_events(limit=500) if evt["type"].startswith("invoice.")]
+    for event_id in billing:  # newest first: out of order, and each a second time
+        sandbox.deliver_now(event_id)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Installment)) == 2
+        paid = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "installment.paid")).all()
+        assert len(paid) == 2
+    assert the_plan(app).paid_count == plan.paid_count == 2
+
+
+def test_reconcile_repairs_a_plan_whose_invoice_webhooks_were_dropped(app, client, auth, runner):
+    offer(app)
+    auth.sign_in("learner_recon")
+    buy_plan(app, client)
+    sandbox = app.extensions["stripe_sandbox"]
+    sandbox.settings = dataclasses.replace(sandbox.settings, webhooks_enabled=False)
+    advance(app, 31)
+    assert the_plan(app).paid_count == 1
+    result = runner.invoke(args=["payments", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert the_plan(app).paid_count == 2
+
+
+def test_paying_in_full_on_a_plan_course_still_pays_once(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_full")
+    page, _ = buy(client, "plan-course")
+    assert main_attrs(page.get_data(as_text=True)).get("data-enrollment-id")
+    settle(app)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(InstallmentPlan)) == 0
+        session = db.session.scalars(sa.select(PaymentSession)).one()
+        assert (session.plan, session.final_amount) == ("full", 4999)
+
+
+def test_the_learner_pays_the_balance_early_and_nothing_more_is_charged(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_early")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    page = client.get(f"/account/plans/{plan.id}").get_data(as_text=True)
+    assert "Pay $33.32 now" in page and page.count('data-status="UPCOMING"') == 2
+    started = client.post(f"/account/plans/{plan.id}/payoff")
+    assert started.status_code == 303
+    paid = pay(client, started.headers["Location"])
+    success = client.get(paid.headers["Location"])
+    assert main_attrs(success.get_data(as_text=True))["data-session-status"] == "COMPLETED"
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.amount_paid) == ("PAID", 4999)
+    enrollment = enrollment_of(app, plan)
+    assert (enrollment.status, enrollment.payment_status, enrollment.amount_paid) == ("ACTIVE", "PAID", 4999)
+    with app.app_context():
+        assert get_gateway().retrieve_subscription(plan.stripe_subscription_id).status == "canceled"
+    advance(app, 400)
+    assert len(stripe_invoices(app, plan)) == 1  # only the first installment was ever invoiced
+    assert the_plan(app).paid_count == 2
+
+
+def test_another_learners_plan_is_not_found(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_owner")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    auth.sign_in("learner_other")
+    assert client.get(f"/account/plans/{plan.id}").status_code == 404
+    assert client.post(f"/account/plans/{plan.id}/payoff").status_code == 404
+    assert client.post(f"/account/plans/{plan.id}/card").status_code == 404
