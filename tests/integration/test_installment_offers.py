@@ -105,7 +105,9 @@ class TestCli:
         actions = [a.action for a in rows(app, "AuditLog", entity_id=shop["full_only"])]
         assert actions == ["course.installments_changed", "course.installments_changed"]
 
-    @pytest.mark.parametrize(("course", "count", "message"), [("nope", "3", "No course"), ("full-only", "20", "2 to 12")])
+    @pytest.mark.parametrize(
+        ("course", "count", "message"), [("nope", "3", "No course"), ("full-only", "20", "2 to 12")]
+    )
     def test_installments_command_refuses_bad_input(self, app, runner, shop, course, count, message):
         result = runner.invoke(args=["courses", "installments", course, count])
         assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
@@ -199,7 +201,7 @@ def learner(auth) -> str:
 class TestCheckoutPage:
     def test_offers_both_ways_to_pay(self, client, shop, learner):
         page = text(client.get(f"/checkout/{SLUG}"))
-        assert "Pay in full:</strong> <span data-testid=\"full-today\">$49.99</span> today" in page
+        assert 'Pay in full:</strong> <span data-testid="full-today">$49.99</span> today' in page
         assert "Pay in 3 installments:" in page
         assert 'data-testid="installment-terms">$16.67 today, then 2 × $16.66 monthly' in page
         assert 'data-testid="installments-total">($49.99 in total)' in page
