@@ -90,7 +90,7 @@ def test_checkout_and_admin_course_pages_fit_and_pass_axe(live_app, live_server,
         checker.check(page, "checkout-installments")
         page.goto(f"{base}/checkout/{SLUG}?coupon=WELCOME10")
         checker.check(page, "checkout-installments-coupon")
-        page.goto(f"{base}/checkout/tiny-course")
+        page.goto(f"{base}/checkout/tiny-course?coupon=WELCOME10")  # 3 × $0.45: below the minimum
         assert page.get_by_test_id("installments-refused").is_visible()
         checker.check(page, "checkout-installments-refused")
         context.close()
@@ -106,9 +106,10 @@ def test_checkout_and_admin_course_pages_fit_and_pass_axe(live_app, live_server,
         page.wait_for_url(re.compile(r".*/admin/courses$"))
         assert "offered in 12 monthly installments" in page.locator("main").inner_text()
         page.goto(f"{base}/admin/courses/{store['tiny']}")
-        page.select_option("#installments", "2")
+        page.select_option("#installments", "4")  # 4 × $0.37: below the minimum charge
         page.get_by_role("button", name="Save").click()
-        assert page.locator("#installments-error").is_visible()
+        page.locator("#installments-error").wait_for()
+        assert "below the smallest card payment" in page.locator("#installments-error").inner_text()
         checker.check(page, "admin-course-edit-refused")
         page.goto(f"{base}/admin/courses/{store['plan']}")
         page.select_option("#installments", "3")
@@ -117,4 +118,5 @@ def test_checkout_and_admin_course_pages_fit_and_pass_axe(live_app, live_server,
         context.close()
 
     assert rows(live_app, "Course", id=store["plan"])[0].installments == 3
+    assert rows(live_app, "Course", id=store["tiny"])[0].installments == 3
     checker.assert_clean()

@@ -10,7 +10,7 @@ from webapp.extensions import db
 from webapp.models import Course
 from webapp.services import audit
 from webapp.services.errors import NotFound, ValidationFailed
-from webapp.services.money import is_supported
+from webapp.services.money import format_money, is_supported, minimum_charge
 from webapp.services.pricing import InstallmentSplit, InstallmentTooSmall, split_installments
 from webapp.services.transactions import unit_of_work
 
@@ -97,8 +97,14 @@ def check_installments(installments: int | None, *, price: int, currency: str) -
         raise ValidationFailed("A free course can't be offered in installments.", field="installments")
     try:
         split_installments(price, installments, currency)
-    except InstallmentTooSmall as exc:
-        raise ValidationFailed(str(exc), field="installments") from None
+    except InstallmentTooSmall:
+        regular, minimum = price // installments, minimum_charge(currency)
+        raise ValidationFailed(
+            f"{format_money(price, currency)} in {installments} installments would charge "
+            f"{format_money(regular, currency)} a month, below the smallest card payment possible in "
+            f"{currency.upper()} ({format_money(minimum, currency)}). Choose fewer installments.",
+            field="installments",
+        ) from None
 
 
 def get_course(course_id: str) -> Course:
