@@ -252,6 +252,12 @@ class TestCheckoutPage:
         assert response.status_code == 303
         assert sum(line_item_amounts(app, cs_id_of(response.headers["Location"]))) == 1501
 
+    def test_posting_installments_when_a_coupon_makes_them_too_small_says_why(self, app, client, shop, learner):
+        make_coupon(app, "BIGCUT", discount_type="fixed", value=4900, currency="usd")
+        response = start_checkout(client, SLUG, "BIGCUT", plan="installments")
+        assert response.status_code == 400 and "Pay in full instead" in text(response)
+        assert payment_sessions(app) == []
+
     @pytest.mark.parametrize("plan", ["full", ""])
     def test_plan_full_or_absent_pays_in_full(self, app, client, shop, learner, plan):
         response = start_checkout(client, SLUG, plan=plan)

@@ -85,7 +85,7 @@ def apply_coupon(slug: str):
 def start_checkout(slug: str):
     course = _course_or_404(slug)
     code = request.form.get("coupon_code", "")[:200]
-    plan = request.form.get("plan", "").strip()[:20] or PaymentPlan.FULL
+    plan = request.form.get("plan", "").strip().lower()[:20] or PaymentPlan.FULL
     try:
         started = checkout_service.create_checkout(user_id=g.user.id, course=course, raw_code=code, plan=plan)
     except Conflict as exc:
