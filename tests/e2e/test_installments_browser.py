@@ -66,7 +66,8 @@ def test_choose_installments_with_a_coupon_pay_the_first_and_land_on_success(
     page.wait_for_url(re.compile(r".*/_sandbox/stripe/pay/cs_test_.*"))
     assert "$15.01" in page.locator("body").inner_text()
     (row,) = payment_sessions(live_app)
-    assert (row.plan, row.installment_count, row.final_amount, row.coupon_code) == ("installments", 3, 4499, "WELCOME10")
+    assert (row.plan, row.installment_count, row.final_amount) == ("installments", 3, 4499)
+    assert row.coupon_code == "WELCOME10"
 
     page.fill("#card_number", "4242 4242 4242 4242")
     page.locator("button[name=action][value=pay]").click()
