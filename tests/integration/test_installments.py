@@ -81,6 +81,8 @@ def test_three_installments_paid_over_three_months_and_never_a_fourth(app, clien
     page = buy_plan(app, client)
     attrs = main_attrs(page.get_data(as_text=True))
     assert attrs["data-session-status"] == "COMPLETED" and attrs.get("data-enrollment-id")
+    receipt = page.get_data(as_text=True)
+    assert "$16.67" in receipt and "3 monthly installments: then 2 × $16.66" in receipt
     plan = the_plan(app)
     assert (plan.status, plan.paid_count, plan.amount_paid) == ("ACTIVE", 1, 1667)
     assert (plan.first_amount, plan.installment_amount, plan.schedule_ready) == (1667, 1666, True)
@@ -242,3 +244,84 @@ def test_another_learners_plan_is_not_found(app, client, auth):
     assert client.get(f"/account/plans/{plan.id}").status_code == 404
     assert client.post(f"/account/plans/{plan.id}/payoff").status_code == 404
     assert client.post(f"/account/plans/{plan.id}/card").status_code == 404
+
+
+def test_a_learner_who_cancels_the_enrollment_stops_the_plan(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_leaves")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    assert "no further installment will be charged" in client.get(
+        f"/account/enrollments/{plan.enrollment_id}/cancel"
+    ).get_data(as_text=True)
+    assert client.post(f"/account/enrollments/{plan.enrollment_id}/cancel").status_code == 303
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.end_reason) == ("CANCELED", "cancelled_by_learner")
+    assert enrollment_of(app, plan).status == "CANCELLED"
+    advance(app, 100)
+    assert len(stripe_invoices(app, plan)) == 1
+
+
+def test_a_card_replaced_by_a_learner_who_never_comes_back_still_pays_via_the_webhook(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_gone")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    with app.app_context():
+        gateway = get_gateway()
+        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    advance(app, 31)
+    assert the_plan(app).status == "PAST_DUE"
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "5555 5555 5555 4444")
+    assert saved.status_code == 303  # the learner closes the tab here: the webhook does the rest
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
+    with app.app_context():
+        assert (
+            get_gateway()
+            .retrieve_payment_method(get_gateway().get_default_payment_method(plan.stripe_customer_id))
+            .last4
+            == "4444"
+        )
+    # Coming back later pays nothing twice.
+    assert client.get(saved.headers["Location"]).status_code == 303
+    settle(app)
+    assert the_plan(app).paid_count == 2
+
+
+def test_bought_with_the_0341_card_the_second_installment_fails_and_the_plan_pauses_then_resumes(
+    app, client, auth, runner
+):
+    """The outside check's path: the card that pays at checkout and fails later, time moved by the CLI."""
+    offer(app)
+    auth.sign_in("learner_0341")
+    page = buy_plan(app, client, card="4000 0000 0000 0341")
+    assert main_attrs(page.get_data(as_text=True)).get("data-enrollment-id")
+    for days, plan_status, enrollment_status in ((31, "PAST_DUE", "ACTIVE"), (8, "PAUSED", "PAUSED")):
+        result = runner.invoke(args=["stripe-sandbox", "advance", "--days", str(days)])
+        assert result.exit_code == 0, result.output
+        settle(app)
+        plan = the_plan(app)
+        assert (plan.status, enrollment_of(app, plan).status) == (plan_status, enrollment_status)
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "4242 4242 4242 4242")
+    client.get(saved.headers["Location"])
+    settle(app)
+    plan = the_plan(app)
+    enrollment = enrollment_of(app, plan)
+    assert (plan.status, plan.paid_count, enrollment.status, enrollment.payment_status) == (
+        "ACTIVE",
+        2,
+        "ACTIVE",
+        "INSTALLMENTS",
+    )
+    for _ in range(3):
+        assert runner.invoke(args=["stripe-sandbox", "advance", "--days", "31"]).exit_code == 0
+        settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.amount_paid) == ("PAID", 4999)
+    assert [i.status for i in stripe_invoices(app, plan)] == ["paid"] * 3

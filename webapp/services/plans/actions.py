@@ -25,9 +25,9 @@ from webapp.extensions import db
 from webapp.models import Course, Installment, InstallmentPlan, PaymentMethod, PaymentSession, User
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import LIVE_PLAN_STATUSES, InstallmentStatus, PaymentPlan, PlanStatus
-from webapp.payments.gateway import GatewayError, PaymentRejected, ResourceMissing, get_gateway
+from webapp.payments.gateway import CheckoutSession, GatewayError, PaymentRejected, ResourceMissing, get_gateway
 from webapp.services import audit
-from webapp.services.card_mirror import apply_default
+from webapp.services.card_mirror import apply_default, mirror_card
 from webapp.services.confirmation import provider_failure
 from webapp.services.errors import Conflict, NotFound, ServiceError
 from webapp.services.plans.records import end_plan, grace_period, installments_of, lock_plan
@@ -177,38 +177,52 @@ class CardUpdate:
 
 
 def complete_card_update(user: User, plan_id: str, stripe_session_id: str) -> CardUpdate | None:
-    """The new card (from the setup session) becomes the default and pays every open invoice.
+    """The learner's return from the setup page: `settle_with_new_card` for their own plan.
 
-    None while the setup isn't complete. Idempotent: paid invoices are not paid again, and
-    the plan is re-synced from Stripe (resumed when nothing is left open).
+    None while the setup isn't complete; NotFound for a session that isn't this plan's.
     """
     plan = owned_plan(user.id, plan_id)
-    gateway = get_gateway()
     try:
-        remote = gateway.retrieve_checkout_session(stripe_session_id)
-        if remote.mode != "setup" or remote.customer_id != plan.stripe_customer_id:
-            raise NotFound("We couldn't find that card update.")
-        if remote.status != "complete" or not remote.setup_payment_method_id:
-            return None
-        card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
-        gateway.set_default_payment_method(plan.stripe_customer_id, card.id)
-        paid, declined = _pay_open_invoices(plan, card.id)
+        remote = get_gateway().retrieve_checkout_session(stripe_session_id)
     except ResourceMissing:
         raise NotFound("We couldn't find that card update.") from None
     except GatewayError as exc:
         raise provider_failure(exc) from None
-    with unit_of_work():
-        from webapp.services.card_mirror import mirror_card
+    if remote.mode != "setup" or remote.customer_id != plan.stripe_customer_id:
+        raise NotFound("We couldn't find that card update.")
+    return settle_with_new_card(plan.id, remote, actor=user.id)
 
-        mirror_card(user.id, card, card.id, actor=user.id)
-        apply_default(user.id, card.id)
+
+def settle_with_new_card(plan_id: str, remote: CheckoutSession, *, actor: str, event_id: str | None = None):
+    """The card saved by a plan's setup session becomes the default and pays every open invoice.
+
+    Used by the learner's return and by the setup session's webhook, whichever comes first:
+    each invoice is paid with an idempotency key of (invoice, card), so both pay it once.
+    Returns None while the session isn't complete. Raises PaymentProviderUnavailable.
+    """
+    plan = db.session.get(InstallmentPlan, plan_id)
+    if plan is None or remote.status != "complete" or not remote.setup_payment_method_id:
+        return None
+    gateway = get_gateway()
+    try:
+        card = gateway.retrieve_payment_method(remote.setup_payment_method_id)
+        if card.customer_id != plan.stripe_customer_id:
+            return None
+        gateway.set_default_payment_method(plan.stripe_customer_id, card.id)
+        paid, declined = _pay_open_invoices(plan, card.id)
+    except GatewayError as exc:
+        raise provider_failure(exc) from None
+    with unit_of_work():
+        mirror_card(plan.user_id, card, card.id, actor=actor)
+        apply_default(plan.user_id, card.id)
         audit.record(
             "installment_plan.card_replaced",
             entity_type="installment_plan",
             entity_id=plan.id,
-            actor=user.id,
+            actor=actor,
             payment_session_id=plan.payment_session_id,
             enrollment_id=plan.enrollment_id,
+            stripe_event_id=event_id,
             card=f"{card.brand} {card.last4}",
             invoices_paid=paid,
             declined=declined,
@@ -225,7 +239,11 @@ def _pay_open_invoices(plan: InstallmentPlan, payment_method_id: str) -> tuple[i
         if invoice.status != "open":
             continue
         try:
-            gateway.pay_invoice(invoice.id, payment_method_id=payment_method_id)
+            gateway.pay_invoice(
+                invoice.id,
+                payment_method_id=payment_method_id,
+                idempotency_key=f"plan-pay-{invoice.id}-{payment_method_id}",
+            )
         except PaymentRejected as exc:
             if exc.code == "invoice_already_paid":
                 continue
@@ -294,7 +312,9 @@ def start_payoff(user: User, plan_id: str) -> str:
 # -- admin ----------------------------------------------------------------------------------
 
 
-def cancel_remaining(plan_id: str, *, actor: str, keep_access: bool = False) -> InstallmentPlan:
+def cancel_remaining(
+    plan_id: str, *, actor: str, keep_access: bool = False, reason: str = "cancelled_by_admin"
+) -> InstallmentPlan:
     """Cancels the plan's subscription at Stripe (nothing more is charged), then ends the plan.
 
     Access ends unless `keep_access`. A plan already paid or ended is refused (Conflict).
@@ -310,7 +330,7 @@ def cancel_remaining(plan_id: str, *, actor: str, keep_access: bool = False) -> 
         raise provider_failure(exc) from None
     with unit_of_work():
         locked = lock_plan(plan_id)
-        end_plan(locked, reason="cancelled_by_admin", actor=actor, event_id=None, keep_access=keep_access)
+        end_plan(locked, reason=reason, actor=actor, event_id=None, keep_access=keep_access)
     return db.session.get(InstallmentPlan, plan_id, populate_existing=True)
 
 
@@ -332,6 +352,7 @@ __all__ = [
     "plans_of",
     "refresh",
     "schedule_of",
+    "settle_with_new_card",
     "start_card_update",
     "start_payoff",
 ]
