@@ -47,7 +47,13 @@ payments_cli = AppGroup("payments", help="Payment operations: expiry, reconcilia
 @click.option("--lectures", default=0, type=int, show_default=True)
 @click.option("--unpublished", is_flag=True, help="Create it hidden from the catalog.")
 @click.option("--description", default="")
-def create_course_command(slug, title, price, currency, course_id, lectures, unpublished, description):
+@click.option(
+    "--installments",
+    type=click.IntRange(2, 12),
+    default=None,
+    help="Also offer it in N monthly installments (2–12).",
+)
+def create_course_command(slug, title, price, currency, course_id, lectures, unpublished, description, installments):
     """Create a course and print its id (last line)."""
     from webapp.services.courses import create_course
 
@@ -61,10 +67,43 @@ def create_course_command(slug, title, price, currency, course_id, lectures, unp
             total_lectures=lectures,
             published=not unpublished,
             short_description=description,
+            installments=installments,
         )
     except ServiceError as exc:
         _fail(exc)
     click.echo(course.id)
+
+
+class InstallmentCount(click.ParamType):
+    """2–12, or `off` (also `none`, `0`) for not offered."""
+
+    name = "N|off"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text in {"off", "none", "0"}:
+            return None
+        if text.isdigit() and 2 <= int(text) <= 12:
+            return int(text)
+        self.fail(f"{value!r} is not a number of installments from 2 to 12, nor 'off'.", param, ctx)
+
+
+@courses_cli.command("installments")
+@click.argument("course")
+@click.argument("count", type=InstallmentCount())
+def course_installments_command(course, count):
+    """Offer COURSE (id or slug) in COUNT monthly installments (2–12), or stop offering them (off)."""
+    from webapp.services.courses import find_course, set_installments
+
+    try:
+        changed = set_installments(find_course(course).id, count, actor="cli")
+    except ServiceError as exc:
+        _fail(exc)
+    offer = f"in {changed.installments} monthly installments" if changed.installments else "in full only"
+    click.echo(f"{changed.slug} is now offered {offer}.")
+    click.echo(changed.id)
 
 
 @coupons_cli.command("create")

@@ -33,6 +33,8 @@ SESSION_FIELDS = {
     "createdAt",
     "updatedAt",
     "expiresAt",
+    "plan",
+    "installmentCount",
 }
 
 

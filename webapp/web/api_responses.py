@@ -70,6 +70,8 @@ class PaymentSessionOut(ResponseBody):
     created_at: datetime | None
     updated_at: datetime | None
     expires_at: datetime | None
+    plan: str = Field(description='"full", or "installments": the first of `installmentCount` monthly installments.')
+    installment_count: int | None = Field(description="The plan's number of monthly installments (null: paid in full).")
 
     @classmethod
     def of(cls, s: PaymentSession) -> PaymentSessionOut:
@@ -94,10 +96,11 @@ class CourseRef(ResponseBody):
     id: str
     slug: str
     title: str
+    installments: int | None = Field(description="Offered in this many monthly installments (null: in full only).")
 
     @classmethod
     def of(cls, course: Course | None) -> CourseRef | None:
-        return cls(id=course.id, slug=course.slug, title=course.title) if course else None
+        return cls.from_row(course) if course else None
 
 
 class EnrollmentOut(ResponseBody):

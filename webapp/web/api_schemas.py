@@ -10,7 +10,7 @@ views validate. Response shapes are in webapp.web.api_responses.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -108,6 +108,11 @@ class CreatePaymentSession(RequestBody):
     )
     cancel_url: UrlText | None = Field(
         None, description="Where Stripe returns on cancel; on the app's or a FRONTEND_URL origin."
+    )
+    plan: Literal["full", "installments"] | None = Field(
+        None,
+        description='"full" (the default) or "installments": the first of the monthly installments the course '
+        "offers (`installments` on the course; 400 `installments_not_offered` otherwise), on a Stripe subscription.",
     )
 
     @field_validator("coupon_code", mode="before")

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from webapp.auth import login_required, rate_limit_key
 from webapp.extensions import limiter
+from webapp.models.enums import PaymentPlan
 from webapp.services import catalog
 from webapp.services import checkout as checkout_service
 from webapp.services.coupons import CouponRefused
@@ -84,10 +85,9 @@ def apply_coupon(slug: str):
 def start_checkout(slug: str):
     course = _course_or_404(slug)
     code = request.form.get("coupon_code", "")[:200]
+    plan = request.form.get("plan", "").strip().lower()[:20] or PaymentPlan.FULL
     try:
-        started = checkout_service.create_checkout(
-            user_id=g.user.id, course=course, raw_code=code, plan=request.form.get("plan") or "full"
-        )
+        started = checkout_service.create_checkout(user_id=g.user.id, course=course, raw_code=code, plan=plan)
     except Conflict as exc:
         flash(exc.message, "success" if exc.code == "already_enrolled" else "info")
         return redirect(url_for("checkout.checkout_page", slug=slug), code=303)

@@ -6,6 +6,7 @@ from flask import g
 
 from webapp.auth import rate_limit_key
 from webapp.extensions import limiter
+from webapp.models.enums import PaymentPlan
 from webapp.services import checkout as checkout_service
 from webapp.services.checkout_lookups import owned_payment_session, published_course, refunds_of
 from webapp.services.coupons import CouponRefused
@@ -48,6 +49,7 @@ def create_payment_session():
             return_url=success_to,
             cancel_to=cancel_to,
             default_urls=defaults,
+            plan=body.plan or PaymentPlan.FULL,
         )
     except CouponRefused as exc:
         raise ValidationFailed(exc.message, code=exc.code, field="couponCode") from None
