@@ -81,6 +81,8 @@ def test_three_installments_paid_over_three_months_and_never_a_fourth(app, clien
     page = buy_plan(app, client)
     attrs = main_attrs(page.get_data(as_text=True))
     assert attrs["data-session-status"] == "COMPLETED" and attrs.get("data-enrollment-id")
+    receipt = page.get_data(as_text=True)
+    assert "$16.67" in receipt and "3 monthly installments: then 2 × $16.66" in receipt
     plan = the_plan(app)
     assert (plan.status, plan.paid_count, plan.amount_paid) == ("ACTIVE", 1, 1667)
     assert (plan.first_amount, plan.installment_amount, plan.schedule_ready) == (1667, 1666, True)
@@ -142,17 +144,23 @@ def test_a_failed_installment_goes_past_due_then_paused_and_a_new_card_resumes_i
     assert plan.status == "PAST_DUE"
     enrollment = enrollment_of(app, plan)
     assert (enrollment.status, enrollment.payment_status) == ("ACTIVE", "PAST_DUE")
+    mine = client.get("/account/enrollments").get_data(as_text=True)
+    assert "Payment failed — update your card" in mine and "Past due: 1 of 3 paid" in mine
     advance(app, 8)
     plan = the_plan(app)
     assert plan.status == "PAUSED"
     assert enrollment_of(app, plan).status == "PAUSED"
-    with app.app_context():
-        gateway = get_gateway()
-        good = gateway.attach_payment_method("pm_card_visa", plan.stripe_customer_id)
-        gateway.set_default_payment_method(plan.stripe_customer_id, good.id)
-        open_invoice = next(i for i in gateway.list_invoices(plan.stripe_subscription_id) if i.status == "open")
-        gateway.pay_invoice(open_invoice.id, payment_method_id=good.id)
+    page = client.get(f"/account/plans/{plan.id}").get_data(as_text=True)
+    assert "Your access to the course is paused" in page and 'data-plan-status="PAUSED"' in page
+    # The learner replaces the card on Stripe's page (setup mode); it pays the open invoice.
+    started = client.post(f"/account/plans/{plan.id}/card")
+    assert started.status_code == 303 and "/_sandbox/stripe/pay/cs_" in started.headers["Location"]
+    saved = pay(client, started.headers["Location"], "4242 4242 4242 4242")
+    assert saved.status_code == 303 and f"/account/plans/{plan.id}/card" in saved.headers["Location"]
+    back = client.get(saved.headers["Location"])
+    assert back.status_code == 303
     settle(app)
+    assert "paid what was due" in client.get(back.headers["Location"]).get_data(as_text=True)
     plan = the_plan(app)
     assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
     enrollment = enrollment_of(app, plan)
@@ -201,3 +209,85 @@ def test_paying_in_full_on_a_plan_course_still_pays_once(app, client, auth):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(InstallmentPlan)) == 0
         session = db.session.scalars(sa.select(PaymentSession)).one()
         assert (session.plan, session.final_amount) == ("full", 4999)
+
+
+def test_the_learner_pays_the_balance_early_and_nothing_more_is_charged(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_early")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    page = client.get(f"/account/plans/{plan.id}").get_data(as_text=True)
+    assert "Pay $33.32 now" in page and page.count('data-status="UPCOMING"') == 2
+    started = client.post(f"/account/plans/{plan.id}/payoff")
+    assert started.status_code == 303
+    paid = pay(client, started.headers["Location"])
+    success = client.get(paid.headers["Location"])
+    assert main_attrs(success.get_data(as_text=True))["data-session-status"] == "COMPLETED"
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.amount_paid) == ("PAID", 4999)
+    enrollment = enrollment_of(app, plan)
+    assert (enrollment.status, enrollment.payment_status, enrollment.amount_paid) == ("ACTIVE", "PAID", 4999)
+    with app.app_context():
+        assert get_gateway().retrieve_subscription(plan.stripe_subscription_id).status == "canceled"
+    advance(app, 400)
+    assert len(stripe_invoices(app, plan)) == 1  # only the first installment was ever invoiced
+    assert the_plan(app).paid_count == 2
+
+
+def test_another_learners_plan_is_not_found(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_owner")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    auth.sign_in("learner_other")
+    assert client.get(f"/account/plans/{plan.id}").status_code == 404
+    assert client.post(f"/account/plans/{plan.id}/payoff").status_code == 404
+    assert client.post(f"/account/plans/{plan.id}/card").status_code == 404
+
+
+def test_a_learner_who_cancels_the_enrollment_stops_the_plan(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_leaves")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    assert "no further installment will be charged" in client.get(
+        f"/account/enrollments/{plan.enrollment_id}/cancel"
+    ).get_data(as_text=True)
+    assert client.post(f"/account/enrollments/{plan.enrollment_id}/cancel").status_code == 303
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.end_reason) == ("CANCELED", "cancelled_by_learner")
+    assert enrollment_of(app, plan).status == "CANCELLED"
+    advance(app, 100)
+    assert len(stripe_invoices(app, plan)) == 1
+
+
+def test_a_card_replaced_by_a_learner_who_never_comes_back_still_pays_via_the_webhook(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_gone")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    with app.app_context():
+        gateway = get_gateway()
+        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    advance(app, 31)
+    assert the_plan(app).status == "PAST_DUE"
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "5555 5555 5555 4444")
+    assert saved.status_code == 303  # the learner closes the tab here: the webhook does the rest
+    settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
+    with app.app_context():
+        assert (
+            get_gateway()
+            .retrieve_payment_method(get_gateway().get_default_payment_method(plan.stripe_customer_id))
+            .last4
+            == "4444"
+        )
+    # Coming back later pays nothing twice.
+    assert client.get(saved.headers["Location"]).status_code == 303
+    settle(app)
+    assert the_plan(app).paid_count == 2

@@ -13,13 +13,24 @@ import pytest
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import AuditLog, Enrollment, OutboxEmail, PaymentSession, Refund, StripeEvent
+from webapp.models import (
+    AuditLog,
+    Enrollment,
+    Installment,
+    InstallmentPlan,
+    OutboxEmail,
+    PaymentSession,
+    Refund,
+    StripeEvent,
+)
 from webapp.models.base import new_id, utcnow
 from webapp.models.enums import (
     EnrollmentStatus,
+    InstallmentStatus,
     OutboxEmailStatus,
     PaymentSessionStatus,
     PaymentStatus,
+    PlanStatus,
     RefundStatus,
     StripeEventStatus,
 )
@@ -94,6 +105,29 @@ class TestAuditedMachines:
                 RefundStatus,
                 lambda before: Refund(id=new_id(), status=before),
                 lambda row, to: transitions.move_refund(row, to, action="test.move", actor="test"),
+                lambda row: row.status,
+            )
+            db.session.rollback()
+
+    def test_installment_plan(self, app):
+        with app.app_context():
+            _walk(
+                transitions.INSTALLMENT_PLAN,
+                PlanStatus,
+                lambda before: InstallmentPlan(id=new_id(), status=before),
+                lambda row, to: transitions.move_plan(row, to, action="test.move", actor="test"),
+                lambda row: row.status,
+            )
+            db.session.rollback()
+
+    def test_installment(self, app):
+        with app.app_context():
+            plan = InstallmentPlan(id=new_id(), status=PlanStatus.ACTIVE)
+            _walk(
+                transitions.INSTALLMENT,
+                InstallmentStatus,
+                lambda before: Installment(id=new_id(), status=before, sequence=1, amount=100, currency="usd"),
+                lambda row, to: transitions.move_installment(row, to, plan=plan, action="test.move", actor="test"),
                 lambda row: row.status,
             )
             db.session.rollback()

@@ -399,12 +399,15 @@ class Gateway:
                 return found
             params["starting_after"] = page["data"][-1]["id"]
 
-    def pay_invoice(self, invoice_id: str, *, payment_method_id: str | None = None) -> Invoice:
+    def pay_invoice(
+        self, invoice_id: str, *, payment_method_id: str | None = None, idempotency_key: str | None = None
+    ) -> Invoice:
         """Charges an open invoice now (to `payment_method_id` if given); a decline is PaymentRejected."""
         params: dict[str, Any] = {"expand": ["payments"]}
         if payment_method_id:
             params["payment_method"] = payment_method_id
-        return Invoice.from_stripe(self._call(self._client.v1.invoices.pay, invoice_id, params=params))
+        options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        return Invoice.from_stripe(self._call(self._client.v1.invoices.pay, invoice_id, params=params, options=options))
 
     # -- payment intents -------------------------------------------------------------------
     def retrieve_payment_intent(self, pi_id: str) -> PaymentIntent:

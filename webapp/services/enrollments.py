@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Course, Enrollment, PaymentSession
+from webapp.models import Course, Enrollment, InstallmentPlan, PaymentSession
 from webapp.models.base import utcnow
-from webapp.models.enums import OPEN_SESSION_STATUSES, EnrollmentStatus, PaymentSessionStatus
+from webapp.models.enums import LIVE_PLAN_STATUSES, OPEN_SESSION_STATUSES, EnrollmentStatus, PaymentSessionStatus
 from webapp.services.catalog import ACCESS_STATUSES, active_enrollment
 from webapp.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from webapp.services.receipts import refunded_by_session
@@ -139,8 +139,10 @@ def cancel_enrollment(user_id: str, enrollment_id: str) -> Enrollment:
 
     Not a refund — no money moves. Idempotent (a cancelled enrollment is returned as it
     is). A refunded enrollment has no access left to cancel (Conflict). NotFound for
-    anyone else's enrollment.
+    anyone else's enrollment. An installment plan still running is cancelled at Stripe
+    first, so nothing more is charged for a course the learner left.
     """
+    _cancel_live_plan(user_id, enrollment_id)
     with unit_of_work():
         enrollment = _lock_owned(user_id, enrollment_id)
         if enrollment.status == EnrollmentStatus.CANCELLED:
@@ -159,6 +161,22 @@ def cancel_enrollment(user_id: str, enrollment_id: str) -> Enrollment:
             refunded=False,
         )
     return enrollment
+
+
+def _cancel_live_plan(user_id: str, enrollment_id: str) -> None:
+    from webapp.services.plans.actions import cancel_remaining
+
+    if not is_row_id(enrollment_id):
+        return
+    live = db.session.scalar(
+        sa.select(InstallmentPlan.id).where(
+            InstallmentPlan.enrollment_id == enrollment_id,
+            InstallmentPlan.user_id == user_id,
+            InstallmentPlan.status.in_(LIVE_PLAN_STATUSES),
+        )
+    )
+    if live is not None:
+        cancel_remaining(live, actor=user_id, keep_access=False, reason="cancelled_by_learner")
 
 
 def _int_field(name: str, value: object) -> int:

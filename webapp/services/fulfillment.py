@@ -30,7 +30,7 @@ from webapp.payments.gateway import CheckoutSession, GatewayError, get_gateway
 from webapp.services import audit
 from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
-from webapp.services.plans.records import open_plan
+from webapp.services.plans.records import lock_plan, open_plan, settle_payoff
 from webapp.services.plans.sync import ensure_schedule
 from webapp.services.pricing import PriceBreakdown, split_installments
 from webapp.services.transactions import retry_on_conflict, unit_of_work
@@ -208,8 +208,10 @@ def fulfill_checkout(
     # Another process may insert the enrollment between our read and write: re-read once.
     result = retry_on_conflict(lambda: _fulfill_once(remote, actor=actor, event_id=event_id))
     session = result.payment_session
-    if session is not None and session.installment_plan_id and session.plan == PaymentPlan.INSTALLMENTS:
-        ensure_schedule(session.installment_plan_id)  # best effort: every later sync retries it
+    if session is not None and session.installment_plan_id and session.status == PaymentSessionStatus.COMPLETED:
+        # Installments: Stripe told to stop after the last one; a balance paid early: the
+        # subscription cancelled. Best effort: every later sync retries it.
+        ensure_schedule(session.installment_plan_id)
     return result
 
 
@@ -308,6 +310,8 @@ def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: s
             previous=session.status,
         )
     free = session.final_amount == 0
+    if session.plan == PaymentPlan.PAYOFF and session.installment_plan_id:
+        return _complete_payoff(session, remote, actor=actor, event_id=event_id)
     if session.plan == PaymentPlan.INSTALLMENTS and remote.subscription_id:
         return _complete_first_installment(session, remote, actor=actor, event_id=event_id)
     return _complete(
@@ -318,6 +322,28 @@ def _complete_paid(session: PaymentSession, remote: CheckoutSession, *, actor: s
         source=EnrollmentSource.COUPON if free else EnrollmentSource.PURCHASE,
         payment_status=PaymentStatus.FREE if free else PaymentStatus.PAID,
     )
+
+
+def _complete_payoff(
+    session: PaymentSession, remote: CheckoutSession, *, actor: str, event_id: str | None
+) -> Enrollment | None:
+    """A plan's balance paid early: the session COMPLETED and the plan settled (no new enrollment)."""
+    plan = lock_plan(session.installment_plan_id)
+    session.completed_at = utcnow()
+    session.payment_intent_id = remote.payment_intent_id or session.payment_intent_id
+    session.enrollment_id = plan.enrollment_id
+    move_payment_session(
+        session,
+        PaymentSessionStatus.COMPLETED,
+        action="payment_session.completed",
+        actor=actor,
+        event_id=event_id,
+        enrollment_id=plan.enrollment_id,
+        amount=session.final_amount,
+        currency=session.currency,
+        plan=session.plan,
+    )
+    return settle_payoff(plan, session, payment_intent_id=remote.payment_intent_id, actor=actor, event_id=event_id)
 
 
 def _complete_first_installment(

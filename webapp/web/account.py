@@ -13,6 +13,7 @@ from webapp.auth import login_required, user_row
 from webapp.services import enrollments as enrollment_service
 from webapp.services import saved_cards
 from webapp.services.errors import NotFound, PaymentProviderUnavailable, ServiceError
+from webapp.services.plans import actions as plans
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -30,7 +31,9 @@ def _card_label(card) -> str:
 @login_required
 def enrollments():
     page = enrollment_service.my_courses(g.user.id)
-    return render_template("account/enrollments.html", rows=page.rows, pending=page.pending)
+    return render_template(
+        "account/enrollments.html", rows=page.rows, pending=page.pending, plans=plans.plans_of(g.user.id)
+    )
 
 
 @bp.get("/enrollments/<enrollment_id>/cancel")
@@ -159,3 +162,68 @@ def remove(card_id: str):
         return _cards_refused(exc)
     flash(f"{label} was removed.", "success")
     return redirect(url_for("account.payment_methods"), code=303)
+
+
+# -- installment plans -----------------------------------------------------------------------
+
+
+def _plan_page_or_404(plan_id: str):
+    try:
+        return plans.plan_page(g.user.id, plan_id)
+    except NotFound as exc:
+        abort(404, exc.message)
+
+
+@bp.get("/plans/<plan_id>")
+@login_required
+def plan(plan_id: str):
+    page = _plan_page_or_404(plan_id)
+    plans.refresh(page.plan)
+    return render_template("account/plan.html", page=_plan_page_or_404(plan_id))
+
+
+@bp.post("/plans/<plan_id>/card")
+@login_required
+def replace_plan_card(plan_id: str):
+    _plan_page_or_404(plan_id)
+    try:
+        url = plans.start_card_update(user_row(), plan_id)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("account.plan", plan_id=plan_id), code=303)
+    return redirect(url, code=303)
+
+
+@bp.get("/plans/<plan_id>/card")
+@login_required
+def plan_card_saved(plan_id: str):
+    _plan_page_or_404(plan_id)
+    setup_session_id = request.args.get("setup_session_id", "")
+    try:
+        outcome = plans.complete_card_update(user_row(), plan_id, setup_session_id[:255])
+    except NotFound as exc:
+        abort(404, exc.message)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("account.plan", plan_id=plan_id), code=303)
+    if outcome is None:
+        flash("The card setup isn't finished, so your card was not changed.", "error")
+    elif outcome.declined:
+        flash(f"{outcome.card_label} is saved, but it couldn't pay what is due: {outcome.declined}", "error")
+    elif outcome.paid_invoices:
+        flash(f"{outcome.card_label} paid what was due and will pay the installments to come.", "success")
+    else:
+        flash(f"{outcome.card_label} will pay the installments to come.", "success")
+    return redirect(url_for("account.plan", plan_id=plan_id), code=303)
+
+
+@bp.post("/plans/<plan_id>/payoff")
+@login_required
+def pay_off_plan(plan_id: str):
+    _plan_page_or_404(plan_id)
+    try:
+        url = plans.start_payoff(user_row(), plan_id)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("account.plan", plan_id=plan_id), code=303)
+    return redirect(url, code=303)

@@ -460,3 +460,63 @@ def follow_subscription(
     if plan.status in (PlanStatus.ACTIVE, PlanStatus.PAST_DUE, PlanStatus.PAUSED):
         plan.next_due_at = at(subscription.current_period_end)
     return None
+
+
+def settle_payoff(
+    plan: InstallmentPlan, session: PaymentSession, *, payment_intent_id: str | None, actor: str, event_id: str | None
+) -> Enrollment | None:
+    """The remaining balance paid early (a "payoff" payment session): one installment row for it,
+    the plan PAID. Open installments will not be collected (the subscription is cancelled
+    after this commits: `sync.ensure_schedule` on a PAID plan not yet bounded)."""
+    remaining = plan.remaining_amount
+    if plan.status in (PlanStatus.PAID, PlanStatus.CANCELED) or remaining <= 0:
+        audit.record(
+            "installment_plan.payoff_not_needed",
+            entity_type="installment_plan",
+            entity_id=plan.id,
+            actor=actor,
+            payment_session_id=session.id,
+            stripe_event_id=event_id,
+            paid=session.final_amount,
+            note="the plan was already settled; refund this payment",
+        )
+        return db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    for row in installments_of(plan.id):
+        if row.status == InstallmentStatus.OPEN:
+            move_installment(
+                row,
+                InstallmentStatus.VOID,
+                plan=plan,
+                action="installment.void",
+                actor=actor,
+                event_id=event_id,
+                reason="balance_paid",
+            )
+    taken = db.session.scalar(sa.select(sa.func.max(Installment.sequence)).where(Installment.plan_id == plan.id))
+    row = Installment(
+        id=new_id(),
+        plan_id=plan.id,
+        sequence=(taken or 0) + 1,
+        amount=remaining,
+        currency=plan.currency,
+        payment_intent_id=payment_intent_id,
+        payment_session_id=session.id,
+        invoiced_at=utcnow(),
+        attempt_count=1,
+    )
+    row.status = None
+    db.session.add(row)
+    plan.schedule_ready = False  # the subscription must now be cancelled, whatever its schedule says
+    if session.final_amount != remaining:
+        audit.record(
+            "installment_plan.payoff_amount_differs",
+            entity_type="installment_plan",
+            entity_id=plan.id,
+            actor=actor,
+            payment_session_id=session.id,
+            stripe_event_id=event_id,
+            paid=session.final_amount,
+            remaining=remaining,
+        )
+    _mark_paid(plan, row, paid_at=utcnow(), amount=session.final_amount, actor=actor, event_id=event_id)
+    return db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None

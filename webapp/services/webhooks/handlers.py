@@ -66,8 +66,13 @@ def on_session_paid_or_completed(obj: dict[str, Any], event_id: str) -> str | No
     remote: CheckoutSession = get_gateway().retrieve_checkout_session(stripe_session_id)
     if remote.mode == "setup":
         from webapp.services import saved_cards
+        from webapp.services.plans.actions import settle_with_new_card
 
-        saved_cards.mirror_setup_session(remote, event_id=event_id)
+        plan_id = remote.metadata.get("installment_plan_id")
+        if remote.metadata.get("purpose") == "plan_card" and plan_id:
+            settle_with_new_card(plan_id, remote, actor="stripe", event_id=event_id)
+        else:
+            saved_cards.mirror_setup_session(remote, event_id=event_id)
         return None
     result = fulfill_checkout(stripe_session_id, actor="stripe", event_id=event_id, remote=remote)
     if result.payment_session is None:
