@@ -4,7 +4,6 @@ through the sandbox (webhooks on, clocks advanced), an admin reads, refunds and 
 from __future__ import annotations
 
 import html as html_lib
-import importlib.util
 import re
 
 import pytest
@@ -27,11 +26,6 @@ from webapp.payments.gateway import get_gateway
 
 ADMIN = "admin_plans"
 LEARNER = "learner_plans"
-
-needs_cancel_remaining = pytest.mark.skipif(
-    importlib.util.find_spec("webapp.services.plans.actions") is None,
-    reason="webapp.services.plans.actions.cancel_remaining is not on this branch yet (the integrator's)",
-)
 
 
 @pytest.fixture
@@ -191,7 +185,6 @@ class TestRefundEverythingPaid:
         assert "already been refunded" in text(again)
 
 
-@needs_cancel_remaining
 class TestCancelRemaining:
     def cancel(self, client, plan, *, keep_access: bool):
         data = {"keep_access": "1"} if keep_access else {}

@@ -12,6 +12,7 @@ from webapp.services import refunds
 from webapp.services.catalog import all_courses
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
 from webapp.services.money import format_money
+from webapp.services.plans.actions import cancel_remaining
 from webapp.services.reports.enrollments import SORTS, EnrollmentFilter, get_enrollment, list_enrollments
 from webapp.services.reports.enrollments_csv import export_enrollments_csv
 from webapp.services.reports.paging import empty_page
@@ -204,9 +205,6 @@ def refund_plan(enrollment_id: str, plan_id: str):
 
 @bp.post("/enrollments/<enrollment_id>/plans/<plan_id>/cancel")
 def cancel_plan(enrollment_id: str, plan_id: str):
-    # Imported here: the plan actions module is the integrator's and lands separately.
-    from webapp.services.plans.actions import cancel_remaining
-
     enrollment_id = enrollment_id[:64]
     keep_access = request.form.get("keep_access", "") == "1"
     try:
