@@ -291,3 +291,37 @@ def test_a_card_replaced_by_a_learner_who_never_comes_back_still_pays_via_the_we
     assert client.get(saved.headers["Location"]).status_code == 303
     settle(app)
     assert the_plan(app).paid_count == 2
+
+
+def test_bought_with_the_0341_card_the_second_installment_fails_and_the_plan_pauses_then_resumes(
+    app, client, auth, runner
+):
+    """The outside check's path: the card that pays at checkout and fails later, time moved by the CLI."""
+    offer(app)
+    auth.sign_in("learner_0341")
+    page = buy_plan(app, client, card="4000 0000 0000 0341")
+    assert main_attrs(page.get_data(as_text=True)).get("data-enrollment-id")
+    for days, plan_status, enrollment_status in ((31, "PAST_DUE", "ACTIVE"), (8, "PAUSED", "PAUSED")):
+        result = runner.invoke(args=["stripe-sandbox", "advance", "--days", str(days)])
+        assert result.exit_code == 0, result.output
+        settle(app)
+        plan = the_plan(app)
+        assert (plan.status, enrollment_of(app, plan).status) == (plan_status, enrollment_status)
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "4242 4242 4242 4242")
+    client.get(saved.headers["Location"])
+    settle(app)
+    plan = the_plan(app)
+    enrollment = enrollment_of(app, plan)
+    assert (plan.status, plan.paid_count, enrollment.status, enrollment.payment_status) == (
+        "ACTIVE",
+        2,
+        "ACTIVE",
+        "INSTALLMENTS",
+    )
+    for _ in range(3):
+        assert runner.invoke(args=["stripe-sandbox", "advance", "--days", "31"]).exit_code == 0
+        settle(app)
+    plan = the_plan(app)
+    assert (plan.status, plan.amount_paid) == ("PAID", 4999)
+    assert [i.status for i in stripe_invoices(app, plan)] == ["paid"] * 3

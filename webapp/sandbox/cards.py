@@ -38,7 +38,10 @@ TEST_CARD_HELP: tuple[tuple[str, str], ...] = (
     ("3782 822463 10005", "American Express — succeeds"),
     ("4000 0566 5566 5556", "Visa debit — succeeds"),
     ("4000 0025 0000 3155", "authentication required — the sandbox completes it; succeeds, also off session"),
-    ("4000 0000 0000 0341", "saves (setup mode), but every charge fails — declined here unless only saving"),
+    (
+        "4000 0000 0000 0341",
+        "attaches, later charges fail — pays a plan's first installment here, declined in payment mode",
+    ),
     ("4000 0000 0000 0002", "declined (generic_decline)"),
     ("4000 0000 0000 9995", "declined (insufficient_funds)"),
     ("4000 0000 0000 9987", "declined (lost_card)"),

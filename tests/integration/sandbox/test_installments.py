@@ -2,7 +2,7 @@
 
 A monthly price, Checkout in subscription mode paid on the hosted page, a schedule that
 ends the subscription after its third paid invoice, test clocks advancing month by month;
-a card that can be saved but not charged (4000 0000 0000 0341) driving the retries to
+a card that pays at checkout but fails every later charge (4000 0000 0000 0341) driving the retries to
 `past_due`, and `invoices.pay` with a new card bringing the subscription back.
 """
 
@@ -247,12 +247,35 @@ def test_the_last_retry_failing_cancels_the_subscription(sbx_app, sc, client):
     ]
 
 
-def test_the_0341_card_is_refused_by_subscription_checkout_but_saved_in_setup_mode(sbx_app, sc, client):
-    _, customer, _, session, response = _subscribe(sc, client, card="4000 0000 0000 0341", setup_fee=False)
-    assert response.status_code == 200 and "Your card was declined." in response.get_data(as_text=True)
+def test_the_0341_card_pays_the_first_installment_at_checkout_and_fails_every_later_charge(sbx_app, sc, client):
+    clock, customer, _, session, response = _subscribe(sc, client, card="4000 0000 0000 0341", setup_fee=False)
+    assert response.status_code == 303
     session = sc.v1.checkout.sessions.retrieve(session.id)
-    assert (session.status, session.subscription) == ("open", None)
-    assert sc.v1.subscriptions.list({"customer": customer.id}).data == []
+    assert (session.status, session.payment_status) == ("complete", "paid")
+    first = sc.v1.invoices.retrieve(session.invoice)
+    assert (first.status, first.amount_paid) == ("paid", 5000)
+    sc.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": _month(1) + 3600})
+    sub = sc.v1.subscriptions.retrieve(session.subscription)
+    renewal = sc.v1.invoices.retrieve(sub.latest_invoice)
+    assert (sub.status, renewal.status, renewal.attempt_count) == ("past_due", "open", 1)
+    with pytest.raises(stripe.CardError):
+        sc.v1.invoices.pay(renewal.id)
+
+
+def test_the_0341_card_is_declined_in_payment_mode_but_saved_in_setup_mode(sbx_app, sc, client):
+    customer = sc.v1.customers.create({"email": "learner@example.test"})
+    one_time = sc.v1.checkout.sessions.create(
+        {
+            "mode": "payment",
+            "customer": customer.id,
+            "line_items": [
+                {"quantity": 1, "price_data": {"currency": "usd", "unit_amount": 5000, "product_data": {"name": "X"}}}
+            ],
+            "success_url": "http://localhost/ok",
+        }
+    )
+    declined = pay(client, one_time, "4000 0000 0000 0341")
+    assert declined.status_code == 200 and "Your card was declined." in declined.get_data(as_text=True)
     setup = sc.v1.checkout.sessions.create(
         {"mode": "setup", "customer": customer.id, "currency": "usd", "success_url": "http://localhost/ok"}
     )

@@ -85,7 +85,9 @@ def pay_with_card(
     if refusal:
         # Checked in the browser, as Stripe's page does: nothing reaches the API.
         return PayOutcome(session, refusal, "invalid_expiry")
-    decline = card_decline_for(card.number, charging=session["mode"] != "setup")
+    # Subscription mode saves the card and charges the first invoice with the customer on the
+    # page: a charge-only decline (0341) lets that first payment through, and fails later ones.
+    decline = card_decline_for(card.number, charging=session["mode"] == "payment")
     if session["mode"] == "setup":
         return _complete_setup(ctx, session, card, decline)
     if session["mode"] == "subscription":

@@ -9,10 +9,13 @@ and the one-time items — finalized and charged (`invoice.created`, `invoice.fi
 `invoice.payment_succeeded`), the subscription `active` (`customer.subscription.updated`),
 then `checkout.session.completed` with `subscription` and `invoice` set.
 
-A card declined when charged — 4000 0000 0000 0341 included: it can be saved but not
-charged, and Checkout in subscription mode charges the first invoice at once — leaves the
-session open with the decline shown, and nothing made: the sandbox decides the card before
-making the subscription (Stripe would leave an `incomplete` one behind).
+A card declined when charged leaves the session open with the decline shown, and nothing
+made: the sandbox decides the card before making the subscription (Stripe would leave an
+`incomplete` one behind). 4000 0000 0000 0341 — "attaches, but later charges fail" — is the
+sandbox's card for installments that fail: it is saved and pays the first invoice here,
+with the customer on the page, and every later charge of it (renewals, retries,
+`invoices.pay`) is declined. (Stripe's own 0341 declines that first charge too; the sandbox
+keeps one card that reaches past due from a single checkout.)
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ def pay_subscription(ctx: Ctx, session: dict[str, Any], number: str, exp: tuple[
         ctx.tx.put(sub)
         ctx.emit("customer.subscription.created", sub)
         invoice = create_invoice(ctx, sub, "subscription_create", one_time)
+        later = pm.pop("_charge_decline", None)  # the first payment is made on the page (docstring)
         attempt(ctx, invoice, pm)
+        pm["_charge_decline"] = later
+        ctx.tx.put(pm)
     session.update(subscription=sub["id"], invoice=invoice["id"], payment_status="paid")
 
 
