@@ -3,6 +3,10 @@
 What may move money: nothing here. `sync_refunds_for_payment_intent` re-reads Stripe's
 refunds of a payment and mirrors them (refunds made directly in Stripe's dashboard
 included); the enrollment's statuses follow the refunds that succeeded.
+
+An installment plan's payments are one payment intent per installment (found through
+`installments.payment_intent_id`); their refunds are filed under the plan's payment session
+with `installment_id` set, and the installment's `amount_refunded` follows them.
 """
 
 from __future__ import annotations
@@ -10,9 +14,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Enrollment, PaymentSession, Refund
+from webapp.models import Enrollment, Installment, InstallmentPlan, PaymentSession, Refund
 from webapp.models.base import new_id
-from webapp.models.enums import EnrollmentStatus, PaymentSessionStatus, PaymentStatus, RefundStatus
+from webapp.models.enums import (
+    EnrollmentStatus,
+    PaymentPlan,
+    PaymentSessionStatus,
+    PaymentStatus,
+    PlanStatus,
+    RefundStatus,
+)
 from webapp.payments.gateway import RefundInfo, get_gateway
 from webapp.services.transactions import retry_on_conflict, unit_of_work
 from webapp.services.transitions import move_enrollment, move_refund
@@ -63,13 +74,20 @@ def refundable_amount(enrollment: Enrollment) -> int:
 
 def extra_payments(enrollment: Enrollment) -> list[tuple[PaymentSession, int]]:
     """Completed payments linked to this enrollment that did not grant it (a learner who paid
-    twice for a course they had), each with what remains refundable of it."""
+    twice for a course they had), each with what remains refundable of it.
+
+    An installment plan's own payments are not among them (they are refunded installment by
+    installment): its checkout, and a balance paid early that the plan counted.
+    """
+    counted_payoff = sa.exists().where(Installment.payment_session_id == PaymentSession.id)
     sessions = db.session.scalars(
         sa.select(PaymentSession).where(
             PaymentSession.enrollment_id == enrollment.id,
             PaymentSession.status == PaymentSessionStatus.COMPLETED,
             PaymentSession.final_amount > 0,
             PaymentSession.id != (enrollment.payment_session_id or ""),
+            PaymentSession.plan != PaymentPlan.INSTALLMENTS,
+            ~counted_payoff,
         )
     ).all()
     result = []
@@ -90,7 +108,7 @@ def apply_refund_statuses(enrollment: Enrollment, *, actor: str, event_id: str |
     if succeeded >= enrollment.amount_paid:
         status, payment_status = EnrollmentStatus.REFUNDED, PaymentStatus.REFUNDED
     else:
-        payment_status = PaymentStatus.PARTIALLY_REFUNDED if succeeded > 0 else PaymentStatus.PAID
+        payment_status = PaymentStatus.PARTIALLY_REFUNDED if succeeded > 0 else _unrefunded_status(enrollment)
         if status == EnrollmentStatus.REFUNDED:
             status = EnrollmentStatus.ACTIVE  # a refund Stripe later reported failed gives the access back
     move_enrollment(
@@ -107,6 +125,35 @@ def apply_refund_statuses(enrollment: Enrollment, *, actor: str, event_id: str |
         payment_status=payment_status,
         refunded=succeeded,
     )
+
+
+def _unrefunded_status(enrollment: Enrollment) -> PaymentStatus:
+    """The payment status with no refund: PAID, or where its installment plan stands."""
+    plan_status = db.session.scalar(
+        sa.select(InstallmentPlan.status).where(InstallmentPlan.payment_session_id == enrollment.payment_session_id)
+    )
+    if plan_status is None or plan_status == PlanStatus.PAID:
+        return PaymentStatus.PAID
+    if plan_status in (PlanStatus.PAST_DUE, PlanStatus.PAUSED):
+        return PaymentStatus.PAST_DUE
+    return PaymentStatus.INSTALLMENTS
+
+
+def installment_refunded(installment_id: str) -> int:
+    """Minor units of one installment refunded or on their way back (succeeded and pending refunds)."""
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.installment_id == installment_id, Refund.status.in_(OPEN_OR_DONE)
+            )
+        )
+    )
+
+
+def update_installment_refunded(installment: Installment) -> None:
+    """`amount_refunded` from the installment's refund rows (flushed first)."""
+    db.session.flush()
+    installment.amount_refunded = installment_refunded(installment.id)
 
 
 def queue_refund_notices(payment_session_id: str) -> None:
@@ -134,21 +181,40 @@ def sync_refunds_for_payment_intent(payment_intent_id: str | None, *, event_id: 
     if not payment_intent_id:
         return None
     with unit_of_work():
-        session_id = db.session.scalar(
-            sa.select(PaymentSession.id)
-            .where(PaymentSession.payment_intent_id == payment_intent_id)
-            .order_by(sa.case((PaymentSession.status == PaymentSessionStatus.COMPLETED, 0), else_=1))
-            .limit(1)
-        )
+        session_id, installment_id = _owner_of(payment_intent_id)
     if session_id is None:
         return None
     remote = get_gateway().list_refunds(payment_intent_id)
     # Another process may insert the same Stripe refund between our read and write: re-read once.
-    retry_on_conflict(lambda: _sync_once(session_id, remote, event_id=event_id))
+    retry_on_conflict(lambda: _sync_once(session_id, remote, event_id=event_id, installment_id=installment_id))
     return session_id
 
 
-def _sync_once(session_id: str, remote: list[RefundInfo], *, event_id: str | None) -> None:
+def _owner_of(payment_intent_id: str) -> tuple[str | None, str | None]:
+    """(our payment session, installment or None) the payment intent belongs to.
+
+    An installment's payment (a balance paid early included) is filed under its plan's session.
+    """
+    row = db.session.execute(
+        sa.select(InstallmentPlan.payment_session_id, Installment.id)
+        .join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+        .where(Installment.payment_intent_id == payment_intent_id)
+        .limit(1)
+    ).first()
+    if row is not None:
+        return row[0], row[1]
+    session_id = db.session.scalar(
+        sa.select(PaymentSession.id)
+        .where(PaymentSession.payment_intent_id == payment_intent_id)
+        .order_by(sa.case((PaymentSession.status == PaymentSessionStatus.COMPLETED, 0), else_=1))
+        .limit(1)
+    )
+    return session_id, None
+
+
+def _sync_once(
+    session_id: str, remote: list[RefundInfo], *, event_id: str | None, installment_id: str | None = None
+) -> None:
     with unit_of_work():
         session = db.session.get(PaymentSession, session_id)
         enrollment_id = session.enrollment_id
@@ -160,14 +226,19 @@ def _sync_once(session_id: str, remote: list[RefundInfo], *, event_id: str | Non
         if enrollment is None:
             db.session.scalar(sa.select(PaymentSession).where(PaymentSession.id == session_id).with_for_update())
         for info in remote:
-            _mirror(info, session_id=session_id, enrollment=enrollment, event_id=event_id)
+            refund = _mirror(info, session_id=session_id, enrollment=enrollment, event_id=event_id)
+            if installment_id and refund.installment_id is None:
+                refund.installment_id = installment_id
         db.session.flush()
+        installment = db.session.get(Installment, installment_id) if installment_id else None
+        if installment is not None:
+            update_installment_refunded(installment)
         if enrollment is not None:
             apply_refund_statuses(enrollment, actor="stripe", event_id=event_id)
         queue_refund_notices(session_id)
 
 
-def _mirror(info: RefundInfo, *, session_id: str, enrollment: Enrollment | None, event_id: str | None) -> None:
+def _mirror(info: RefundInfo, *, session_id: str, enrollment: Enrollment | None, event_id: str | None) -> Refund:
     """One Stripe refund into our row: created (made at Stripe) or brought up to date."""
     refund = db.session.scalar(
         sa.select(Refund).where(Refund.stripe_refund_id == info.id).execution_options(populate_existing=True)
@@ -200,7 +271,7 @@ def _mirror(info: RefundInfo, *, session_id: str, enrollment: Enrollment | None,
             stripe_refund_id=info.id,
             stripe_status=info.status,
         )
-        return
+        return refund
     if refund.status != status or refund.stripe_refund_id != info.id or refund.failure_reason != info.failure_reason:
         previous = refund.status
         refund.stripe_refund_id = info.id
@@ -216,3 +287,4 @@ def _mirror(info: RefundInfo, *, session_id: str, enrollment: Enrollment | None,
             status=status,
             stripe_refund_id=info.id,
         )
+    return refund

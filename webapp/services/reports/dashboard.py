@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import Course, PaymentSession, Refund
+from webapp.models import Course, Installment, InstallmentPlan, PaymentSession, Refund
 from webapp.models.base import utcnow
-from webapp.models.enums import PaymentSessionStatus, RefundStatus
+from webapp.models.enums import InstallmentStatus, PaymentPlan, PaymentSessionStatus, PlanStatus, RefundStatus
 from webapp.services.reports.coupons import CouponUsage, coupon_usage
 
 DASHBOARD_DAYS = 30
@@ -60,6 +60,8 @@ class Dashboard:
     sessions_canceled: int
     top_courses: list[TopCourse]
     coupons: list[CouponUsage]
+    # currency -> (still scheduled on ACTIVE plans, failed installments of PAST_DUE/PAUSED plans)
+    plans_outstanding: dict[str, tuple[int, int]]
 
     @property
     def conversion_rate(self) -> float | None:
@@ -69,8 +71,11 @@ class Dashboard:
 def dashboard(*, now: datetime | None = None, days: int = DASHBOARD_DAYS) -> Dashboard:
     """Figures for the last `days` UTC days, today included.
 
-    Revenue per day and currency = completed payment sessions' `final_amount` by completion
-    day, minus succeeded refunds by refund day. Conversion counts sessions created in the
+    Revenue per day and currency = money received: completed payment sessions' `final_amount`
+    by completion day, except an installment plan's (its `final_amount` is the whole price,
+    not yet received), whose installments count instead by the day each was paid; minus
+    succeeded refunds by refund day. `plans_outstanding` is what installment plans still owe
+    now, whatever the window. Conversion counts sessions created in the
     window and how many of those completed; failed/expired/canceled likewise by status.
     """
     now = now or utcnow()
@@ -95,6 +100,7 @@ def dashboard(*, now: datetime | None = None, days: int = DASHBOARD_DAYS) -> Das
         sessions_canceled=by_status.get(PaymentSessionStatus.CANCELED, 0),
         top_courses=_top_courses(start),
         coupons=usage[:TOP_COUPONS],
+        plans_outstanding=_plans_outstanding(),
     )
 
 
@@ -105,17 +111,46 @@ def _day(column: Any) -> Any:
     return sa.func.strftime("%Y-%m-%d", column)
 
 
-def _revenue(start: datetime, labels: list[str]) -> dict[str, list[RevenueDay]]:
-    """Per currency (sorted), one RevenueDay per label: gross taken and refunds made that day."""
-    gross_day = _day(PaymentSession.completed_at)
-    gross_rows = db.session.execute(
-        sa.select(gross_day, PaymentSession.currency, sa.func.sum(PaymentSession.final_amount))
-        .where(
-            PaymentSession.status == PaymentSessionStatus.COMPLETED,
-            PaymentSession.completed_at >= start,
-            PaymentSession.final_amount > 0,
+def _received(start: datetime) -> sa.Subquery:
+    """Money received since `start`, one row per payment: (day, currency, course_id, amount).
+
+    Sessions paid in one go (and a plan's balance paid after the plan was settled, which the
+    plan did not count); an installment plan's checkout and its balance paid early come
+    through their installments, each counted when paid.
+    """
+    counted_by_plan = sa.exists().where(Installment.payment_session_id == PaymentSession.id)
+    sessions = sa.select(
+        _day(PaymentSession.completed_at).label("day"),
+        PaymentSession.currency.label("currency"),
+        PaymentSession.course_id.label("course_id"),
+        PaymentSession.final_amount.label("amount"),
+    ).where(
+        PaymentSession.status == PaymentSessionStatus.COMPLETED,
+        PaymentSession.completed_at >= start,
+        PaymentSession.final_amount > 0,
+        PaymentSession.plan != PaymentPlan.INSTALLMENTS,
+        ~counted_by_plan,
+    )
+    installments = (
+        sa.select(
+            _day(Installment.paid_at).label("day"),
+            Installment.currency.label("currency"),
+            InstallmentPlan.course_id.label("course_id"),
+            Installment.amount.label("amount"),
         )
-        .group_by(gross_day, PaymentSession.currency)
+        .join(InstallmentPlan, InstallmentPlan.id == Installment.plan_id)
+        .where(Installment.status == InstallmentStatus.PAID, Installment.paid_at >= start)
+    )
+    return sa.union_all(sessions, installments).subquery("received")
+
+
+def _revenue(start: datetime, labels: list[str]) -> dict[str, list[RevenueDay]]:
+    """Per currency (sorted), one RevenueDay per label: money received and refunds made that day."""
+    received = _received(start)
+    gross_rows = db.session.execute(
+        sa.select(received.c.day, received.c.currency, sa.func.sum(received.c.amount)).group_by(
+            received.c.day, received.c.currency
+        )
     ).all()
     refund_day = _day(Refund.created_at)
     refund_rows = db.session.execute(
@@ -160,19 +195,62 @@ def _sessions_by_status(start: datetime) -> dict[str, int]:
 
 
 def _top_courses(start: datetime) -> list[TopCourse]:
-    """The courses with the most completed payments in the window (ties by title)."""
-    rows = db.session.execute(
-        sa.select(
-            Course.id,
-            Course.title,
-            Course.currency,
-            sa.func.count(PaymentSession.id),
-            sa.func.coalesce(sa.func.sum(PaymentSession.final_amount), 0),
+    """The courses with the most sales in the window (ties by title), with the money received.
+
+    A sale is a completed checkout (a plan's checkout included, a plan's balance not).
+    """
+    sales = (
+        sa.select(PaymentSession.course_id.label("course_id"), sa.func.count().label("n"))
+        .where(
+            PaymentSession.status == PaymentSessionStatus.COMPLETED,
+            PaymentSession.completed_at >= start,
+            PaymentSession.plan != PaymentPlan.PAYOFF,
         )
-        .join(PaymentSession, PaymentSession.course_id == Course.id)
-        .where(PaymentSession.status == PaymentSessionStatus.COMPLETED, PaymentSession.completed_at >= start)
-        .group_by(Course.id, Course.title, Course.currency)
-        .order_by(sa.func.count(PaymentSession.id).desc(), Course.title)
+        .group_by(PaymentSession.course_id)
+        .subquery("sales")
+    )
+    received = _received(start)
+    revenue = (
+        sa.select(received.c.course_id.label("course_id"), sa.func.sum(received.c.amount).label("amount"))
+        .group_by(received.c.course_id)
+        .subquery("revenue")
+    )
+    rows = db.session.execute(
+        sa.select(Course.id, Course.title, Course.currency, sales.c.n, sa.func.coalesce(revenue.c.amount, 0))
+        .join(sales, sales.c.course_id == Course.id)
+        .outerjoin(revenue, revenue.c.course_id == Course.id)
+        .order_by(sales.c.n.desc(), Course.title)
         .limit(TOP_COURSES)
     ).all()
     return [TopCourse(i, t, c, int(n), int(r)) for i, t, c, n, r in rows]
+
+
+def _plans_outstanding() -> dict[str, tuple[int, int]]:
+    """Per currency (sorted): what ACTIVE plans still have scheduled, and the failed, still
+    open installments of plans past due or paused (one statement)."""
+    zero = sa.literal(0, sa.Integer)
+    scheduled = sa.select(
+        InstallmentPlan.currency.label("currency"),
+        (InstallmentPlan.total_amount - InstallmentPlan.amount_paid).label("scheduled"),
+        zero.label("past_due"),
+    ).where(InstallmentPlan.status == PlanStatus.ACTIVE)
+    past_due = (
+        sa.select(
+            InstallmentPlan.currency.label("currency"),
+            zero.label("scheduled"),
+            Installment.amount.label("past_due"),
+        )
+        .join(Installment, Installment.plan_id == InstallmentPlan.id)
+        .where(
+            InstallmentPlan.status.in_((PlanStatus.PAST_DUE, PlanStatus.PAUSED)),
+            Installment.status == InstallmentStatus.OPEN,
+            Installment.failed_at.is_not(None),
+        )
+    )
+    both = sa.union_all(scheduled, past_due).subquery("outstanding")
+    rows = db.session.execute(
+        sa.select(both.c.currency, sa.func.sum(both.c.scheduled), sa.func.sum(both.c.past_due))
+        .group_by(both.c.currency)
+        .order_by(both.c.currency)
+    ).all()
+    return {cur: (int(s or 0), int(p or 0)) for cur, s, p in rows}

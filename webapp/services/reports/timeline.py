@@ -1,4 +1,8 @@
-"""One enrollment's history for the admin: payment sessions, Stripe events, refunds, audit entries."""
+"""One enrollment's history for the admin: payment sessions, Stripe events, refunds, audit entries.
+
+An installment plan's entries (its audit rows, filed under entity type "installment_plan",
+and Stripe's events about its subscription, invoices and their payments) are part of it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,30 @@ from typing import Any
 import sqlalchemy as sa
 
 from webapp.extensions import db
-from webapp.models import AuditLog, Enrollment, PaymentSession, Refund, StripeEvent
+from webapp.models import AuditLog, Enrollment, Installment, InstallmentPlan, PaymentSession, Refund, StripeEvent
 from webapp.services.money import format_money
 
 # Entries at the same instant read in the order things happen: checkout, Stripe's event,
 # the refund it reports, then what our code logged about it.
 _KIND_ORDER = {"payment_session": 0, "stripe_event": 1, "refund": 2, "audit": 3}
+
+#: Readable titles of the installment plans' audit actions ({sequence}: the installment's).
+PLAN_ACTION_LABELS = {
+    "installment_plan.opened": "Installment plan opened",
+    "installment.invoiced": "Installment {sequence} invoiced",
+    "installment.paid": "Installment {sequence} paid",
+    "installment.failed": "Installment {sequence} failed",
+    "installment.void": "Installment {sequence} voided",
+    "installment.amount_differs": "Installment paid with a different amount",
+    "installment_plan.past_due": "Plan past due",
+    "installment_plan.paused": "Plan paused: access paused",
+    "installment_plan.resumed": "Plan back in good standing",
+    "installment_plan.paid_in_full": "Plan paid in full",
+    "installment_plan.ended": "Plan ended",
+    "installment_plan.invoice_beyond_plan": "Invoice beyond the plan",
+    "installment_plan.payoff_not_needed": "Balance paid after the plan was settled",
+    "installment_plan.payoff_amount_differs": "Balance paid with a different amount",
+}
 
 
 @dataclass(frozen=True)
@@ -25,12 +47,14 @@ class TimelineEntry:
     detail: str = ""
     status: str = ""
     ref: str = ""
+    action: str = ""  # an audit entry's action code, when the title is its readable label
 
 
 def enrollment_timeline(enrollment: Enrollment) -> list[TimelineEntry]:
     """Payment sessions, Stripe events, audit entries and refunds of one enrollment, oldest first."""
     sessions = _sessions_of(enrollment)
     session_ids = [s.id for s in sessions]
+    plan_ids, plan_objects = _plans_of(enrollment, session_ids)
     refunds = list(
         db.session.scalars(
             sa.select(Refund).where(
@@ -39,8 +63,8 @@ def enrollment_timeline(enrollment: Enrollment) -> list[TimelineEntry]:
         )
     )
     entries = [entry for s in sessions for entry in _session_entries(s)]
-    entries += [_event_entry(e) for e in _events_of(sessions, refunds)]
-    entries += [_audit_entry(a) for a in _audits_of(enrollment, session_ids, refunds)]
+    entries += [_event_entry(e) for e in _events_of(sessions, refunds, plan_objects)]
+    entries += [_audit_entry(a) for a in _audits_of(enrollment, session_ids, refunds, plan_ids)]
     entries += [_refund_entry(r) for r in refunds]
     entries.sort(key=lambda t: (t.at, _KIND_ORDER[t.kind], t.ref))
     return entries
@@ -74,9 +98,33 @@ def _sessions_of(enrollment: Enrollment) -> list[PaymentSession]:
     )
 
 
-def _events_of(sessions: list[PaymentSession], refunds: list[Refund]) -> list[StripeEvent]:
-    """Events about those sessions, or about their Stripe objects (checkout, payment, refunds)."""
-    object_ids = [s.stripe_session_id for s in sessions if s.stripe_session_id]
+def _plans_of(enrollment: Enrollment, session_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Its installment plans' ids, and their Stripe objects (subscription, invoices, payments)."""
+    rows = db.session.execute(
+        sa.select(
+            InstallmentPlan.id,
+            InstallmentPlan.stripe_subscription_id,
+            Installment.stripe_invoice_id,
+            Installment.payment_intent_id,
+        )
+        .outerjoin(Installment, Installment.plan_id == InstallmentPlan.id)
+        .where(
+            sa.or_(
+                InstallmentPlan.enrollment_id == enrollment.id,
+                InstallmentPlan.payment_session_id.in_(session_ids or [""]),
+            )
+        )
+    ).all()
+    plan_ids = sorted({row[0] for row in rows})
+    objects = {value for row in rows for value in row[1:] if value}
+    return plan_ids, sorted(objects)
+
+
+def _events_of(sessions: list[PaymentSession], refunds: list[Refund], plan_objects: list[str]) -> list[StripeEvent]:
+    """Events about those sessions, or about their Stripe objects (checkout, payment, refunds,
+    installment plans' subscriptions and invoices)."""
+    object_ids = list(plan_objects)
+    object_ids += [s.stripe_session_id for s in sessions if s.stripe_session_id]
     object_ids += [s.payment_intent_id for s in sessions if s.payment_intent_id]
     object_ids += [r.stripe_refund_id for r in refunds if r.stripe_refund_id]
     return list(
@@ -91,7 +139,9 @@ def _events_of(sessions: list[PaymentSession], refunds: list[Refund]) -> list[St
     )
 
 
-def _audits_of(enrollment: Enrollment, session_ids: list[str], refunds: list[Refund]) -> list[AuditLog]:
+def _audits_of(
+    enrollment: Enrollment, session_ids: list[str], refunds: list[Refund], plan_ids: list[str]
+) -> list[AuditLog]:
     return list(
         db.session.scalars(
             sa.select(AuditLog).where(
@@ -99,6 +149,7 @@ def _audits_of(enrollment: Enrollment, session_ids: list[str], refunds: list[Ref
                     AuditLog.enrollment_id == enrollment.id,
                     AuditLog.payment_session_id.in_(session_ids or [""]),
                     sa.and_(AuditLog.entity_type == "refund", AuditLog.entity_id.in_([r.id for r in refunds] or [""])),
+                    sa.and_(AuditLog.entity_type == "installment_plan", AuditLog.entity_id.in_(plan_ids or [""])),
                 )
             )
         )
@@ -134,7 +185,13 @@ def _event_entry(e: StripeEvent) -> TimelineEntry:
 
 
 def _audit_entry(a: AuditLog) -> TimelineEntry:
-    return TimelineEntry(a.created_at, "audit", a.action, _describe(a.data), f"by {a.actor}", str(a.id))
+    label = PLAN_ACTION_LABELS.get(a.action)
+    if label is None:
+        return TimelineEntry(a.created_at, "audit", a.action, _describe(a.data), f"by {a.actor}", str(a.id))
+    data = a.data or {}
+    title = label.format(sequence=data.get("sequence", "?"))
+    details = {k: v for k, v in data.items() if k not in ("sequence", "installment_id")}
+    return TimelineEntry(a.created_at, "audit", title, _describe(details), f"by {a.actor}", str(a.id), a.action)
 
 
 def _refund_entry(r: Refund) -> TimelineEntry:

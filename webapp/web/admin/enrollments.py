@@ -1,4 +1,4 @@
-"""Admin enrollment pages: the filtered list, its CSV export, one enrollment, a refund."""
+"""Admin enrollment pages: the filtered list, its CSV export, one enrollment, a refund, its installment plan."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from webapp.services import refunds
 from webapp.services.catalog import all_courses
 from webapp.services.errors import PaymentProviderUnavailable, ServiceError, ValidationFailed
 from webapp.services.money import format_money
+from webapp.services.plans.actions import cancel_remaining
 from webapp.services.reports.enrollments import SORTS, EnrollmentFilter, get_enrollment, list_enrollments
 from webapp.services.reports.enrollments_csv import export_enrollments_csv
 from webapp.services.reports.paging import empty_page
+from webapp.services.reports.plans import enrollment_plan, plans_of
 from webapp.services.reports.timeline import enrollment_timeline, refunds_of
 from webapp.web.admin.blueprint import bp, not_found
 from webapp.web.admin.filters import cursor, enrollment_filter_args, parse_enrollment_filter
@@ -67,12 +69,21 @@ def enrollments_csv():
 
 
 def _render_detail(
-    enrollment_id: str, *, error: str | None = None, status: int = 200, form=None, token: str | None = None
+    enrollment_id: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    form=None,
+    token: str | None = None,
+    error_at: str = "refund",
 ):
+    """The page; `error` is shown beside the form it is about (`error_at`: refund | plan)."""
     try:
         enrollment = get_enrollment(enrollment_id)
     except ServiceError as exc:
         return not_found(exc.message)
+    plans = plans_of(enrollment)
+    paid_by_plan = any(p.plan.payment_session_id == enrollment.payment_session_id for p in plans)
     refundable = refunds.refundable_amount(enrollment)
     return (
         render_template(
@@ -81,10 +92,13 @@ def _render_detail(
             timeline=enrollment_timeline(enrollment),
             refund_list=refunds_of(enrollment),
             refundable=refundable,
-            refund_card=refunds.payment_card_label(enrollment) if refundable > 0 else None,
+            refund_card=refunds.payment_card_label(enrollment) if refundable > 0 and not paid_by_plan else None,
             extra_payments=refunds.extra_payments(enrollment),
+            plans=plans,
+            paid_by_plan=paid_by_plan,
             request_token=token or secrets.token_urlsafe(16),
-            error=error,
+            error=error if error_at == "refund" else None,
+            plan_error=error if error_at == "plan" else None,
             form=form or {},
         ),
         status,
@@ -115,10 +129,12 @@ def refund(enrollment_id: str):
             refund_all=form["refund_all"],
         )
     except ServiceError as exc:
-        # Stripe unreachable: it may still have made the refund, so a retry must reuse this
-        # form's token (Stripe's idempotency key) rather than risk a second refund.
-        token = request.form.get("request_token", "")[:200] if isinstance(exc, PaymentProviderUnavailable) else None
-        return _render_detail(enrollment_id, error=exc.message, status=exc.status, form=form, token=token)
+        return _render_detail(enrollment_id, error=exc.message, status=exc.status, form=form, token=_retry_token(exc))
+    _refund_flash(result)
+    return redirect(url_for("admin.enrollment_detail", enrollment_id=enrollment_id), code=303)
+
+
+def _refund_flash(result) -> None:
     amount = format_money(result.amount, result.currency)
     if result.status == "FAILED":
         flash(
@@ -126,4 +142,76 @@ def refund(enrollment_id: str):
         )
     else:
         flash(f"Refund of {amount}: Stripe says {result.status.lower()} ({result.stripe_refund_id}).", "success")
-    return redirect(url_for("admin.enrollment_detail", enrollment_id=enrollment_id), code=303)
+
+
+def _retry_token(exc: ServiceError) -> str | None:
+    """Stripe unreachable: it may still have made the refund, so a retry reuses the form's token."""
+    return request.form.get("request_token", "")[:200] if isinstance(exc, PaymentProviderUnavailable) else None
+
+
+def _back_to_plan(enrollment_id: str):
+    return redirect(url_for("admin.enrollment_detail", enrollment_id=enrollment_id) + "#plan", code=303)
+
+
+@bp.post("/enrollments/<enrollment_id>/installments/refund")
+def refund_installment(enrollment_id: str):
+    enrollment_id = enrollment_id[:64]
+    form = {
+        "installment_id": request.form.get("installment_id", "")[:64],
+        "amount": request.form.get("amount", "")[:64],
+        "reason": request.form.get("reason", "")[:2000],
+        "refund_all": request.form.get("refund_all", "") == "1",
+    }
+    try:
+        if not form["installment_id"]:
+            raise ValidationFailed("Choose the installment to refund.", field="installment_id")
+        result = refunds.refund_installment(
+            enrollment_id,
+            form["installment_id"],
+            amount_text=form["amount"],
+            reason=form["reason"],
+            admin_id=g.user.id,
+            request_token=request.form.get("request_token", "")[:200],
+            refund_all=form["refund_all"],
+        )
+    except ServiceError as exc:
+        return _render_detail(
+            enrollment_id, error=exc.message, status=exc.status, form=form, token=_retry_token(exc), error_at="plan"
+        )
+    _refund_flash(result)
+    return _back_to_plan(enrollment_id)
+
+
+@bp.post("/enrollments/<enrollment_id>/plans/<plan_id>/refund-all")
+def refund_plan(enrollment_id: str, plan_id: str):
+    enrollment_id = enrollment_id[:64]
+    form = {"all_reason": request.form.get("reason", "")[:2000]}
+    try:
+        results = refunds.refund_plan_payments(
+            enrollment_id,
+            plan_id[:64],
+            reason=form["all_reason"],
+            admin_id=g.user.id,
+            request_token=request.form.get("request_token", "")[:200],
+        )
+    except ServiceError as exc:
+        return _render_detail(
+            enrollment_id, error=exc.message, status=exc.status, form=form, token=_retry_token(exc), error_at="plan"
+        )
+    for result in results:
+        _refund_flash(result)
+    return _back_to_plan(enrollment_id)
+
+
+@bp.post("/enrollments/<enrollment_id>/plans/<plan_id>/cancel")
+def cancel_plan(enrollment_id: str, plan_id: str):
+    enrollment_id = enrollment_id[:64]
+    keep_access = request.form.get("keep_access", "") == "1"
+    try:
+        plan = enrollment_plan(enrollment_id, plan_id[:64])
+        cancel_remaining(plan.id, actor=g.user.id, keep_access=keep_access)
+    except ServiceError as exc:
+        return _render_detail(enrollment_id, error=exc.message, status=exc.status, error_at="plan")
+    access = "the learner keeps access" if keep_access else "the learner's access has ended"
+    flash(f"Remaining installments cancelled at Stripe; nothing more will be charged, and {access}.", "success")
+    return _back_to_plan(enrollment_id)
