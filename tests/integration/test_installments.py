@@ -325,3 +325,41 @@ def test_bought_with_the_0341_card_the_second_installment_fails_and_the_plan_pau
     plan = the_plan(app)
     assert (plan.status, plan.amount_paid) == ("PAID", 4999)
     assert [i.status for i in stripe_invoices(app, plan)] == ["paid"] * 3
+
+
+def test_a_partial_refund_keeps_its_payment_status_and_the_plan_still_pauses_and_resumes(app, client, auth):
+    from webapp.services.refunds import refund_installment
+
+    offer(app)
+    auth.sign_in("learner_refunded")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    with app.app_context():
+        first = db.session.scalars(sa.select(Installment).where(Installment.sequence == 1)).one()
+        refund_installment(
+            plan.enrollment_id,
+            first.id,
+            amount_text="5.00",
+            reason="goodwill",
+            admin_id="admin_1",
+            request_token="tok-partial-refund-0001",
+        )
+        gateway = get_gateway()
+        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    settle(app)
+    assert enrollment_of(app, plan).payment_status == "PARTIALLY_REFUNDED"
+    advance(app, 31)
+    advance(app, 8)
+    plan = the_plan(app)
+    assert (plan.status, enrollment_of(app, plan).status) == ("PAUSED", "PAUSED")
+    with app.app_context():
+        gateway = get_gateway()
+        good = gateway.attach_payment_method("pm_card_visa", plan.stripe_customer_id)
+        gateway.set_default_payment_method(plan.stripe_customer_id, good.id)
+        open_invoice = next(i for i in gateway.list_invoices(plan.stripe_subscription_id) if i.status == "open")
+        gateway.pay_invoice(open_invoice.id, payment_method_id=good.id)
+    settle(app)
+    plan = the_plan(app)
+    enrollment = enrollment_of(app, plan)
+    assert (plan.status, enrollment.status, enrollment.payment_status) == ("ACTIVE", "ACTIVE", "PARTIALLY_REFUNDED")

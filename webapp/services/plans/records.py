@@ -166,6 +166,12 @@ def _mark_paid(
         _back_in_good_standing(plan, enrollment, actor=actor, event_id=event_id)
 
 
+def _enrollment_paid_by(plan: InstallmentPlan) -> Enrollment | None:
+    """The plan's enrollment when the plan pays for it (not access the learner had from another payment)."""
+    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    return enrollment if enrollment is not None and enrollment.payment_session_id == plan.payment_session_id else None
+
+
 def _has_failed_open(plan_id: str) -> bool:
     return bool(
         db.session.scalar(
@@ -193,17 +199,19 @@ def _paid_in_full(plan: InstallmentPlan, enrollment: Enrollment | None, *, actor
         amount_paid=plan.amount_paid,
         installments_paid=plan.paid_count,
     )
-    if enrollment is not None and enrollment.payment_status in (PaymentStatus.INSTALLMENTS, PaymentStatus.PAST_DUE):
-        resume = _resumed_status(enrollment)
-        move_enrollment(
-            enrollment,
-            to_status=resume,
-            to_payment_status=PaymentStatus.PAID,
-            action="enrollment.paid_in_full",
-            actor=actor,
-            event_id=event_id,
-            payment_session_id=plan.payment_session_id,
-        )
+    if enrollment is None or enrollment.payment_session_id != plan.payment_session_id:
+        return
+    # A refund already made keeps its payment status (PARTIALLY_REFUNDED says more than PAID).
+    paying = enrollment.payment_status in (PaymentStatus.INSTALLMENTS, PaymentStatus.PAST_DUE)
+    move_enrollment(
+        enrollment,
+        to_status=_resumed_status(enrollment),
+        to_payment_status=PaymentStatus.PAID if paying else None,
+        action="enrollment.paid_in_full",
+        actor=actor,
+        event_id=event_id,
+        payment_session_id=plan.payment_session_id,
+    )
 
 
 def _resumed_status(enrollment: Enrollment) -> EnrollmentStatus | None:
@@ -221,16 +229,17 @@ def _back_in_good_standing(
     plan.past_due_since = None
     plan.paused_at = None
     move_plan(plan, PlanStatus.ACTIVE, action="installment_plan.resumed", actor=actor, event_id=event_id)
-    if enrollment is not None and enrollment.payment_status == PaymentStatus.PAST_DUE:
-        move_enrollment(
-            enrollment,
-            to_status=_resumed_status(enrollment),
-            to_payment_status=PaymentStatus.INSTALLMENTS,
-            action="enrollment.resumed",
-            actor=actor,
-            event_id=event_id,
-            payment_session_id=plan.payment_session_id,
-        )
+    if enrollment is None or enrollment.payment_session_id != plan.payment_session_id:
+        return
+    move_enrollment(
+        enrollment,
+        to_status=_resumed_status(enrollment),
+        to_payment_status=PaymentStatus.INSTALLMENTS if enrollment.payment_status == PaymentStatus.PAST_DUE else None,
+        action="enrollment.resumed",
+        actor=actor,
+        event_id=event_id,
+        payment_session_id=plan.payment_session_id,
+    )
 
 
 def apply_invoice(plan: InstallmentPlan, invoice: Invoice, *, actor: str, event_id: str | None, now: datetime) -> str:
@@ -354,7 +363,7 @@ def _failed(
         event_id=event_id,
         invoice=invoice.id,
     )
-    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    enrollment = _enrollment_paid_by(plan)
     if enrollment is not None and enrollment.payment_status == PaymentStatus.INSTALLMENTS:
         move_enrollment(
             enrollment,
@@ -385,7 +394,7 @@ def pause_if_overdue(plan: InstallmentPlan, *, now: datetime, actor: str, event_
         event_id=event_id,
         past_due_since=plan.past_due_since.isoformat(),
     )
-    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    enrollment = _enrollment_paid_by(plan)
     if enrollment is not None and enrollment.status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED):
         move_enrollment(
             enrollment,
