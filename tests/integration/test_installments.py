@@ -363,3 +363,23 @@ def test_a_partial_refund_keeps_its_payment_status_and_the_plan_still_pauses_and
     plan = the_plan(app)
     enrollment = enrollment_of(app, plan)
     assert (plan.status, enrollment.status, enrollment.payment_status) == ("ACTIVE", "ACTIVE", "PARTIALLY_REFUNDED")
+
+
+def test_when_stripe_gives_up_access_ends_and_the_plan_shows_what_was_paid(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_given_up")
+    buy_plan(app, client, card="4000 0000 0000 0341")
+    advance(app, 31)
+    advance(app, 16)  # Stripe retries for two weeks, then cancels the subscription
+    plan = the_plan(app)
+    assert (plan.status, plan.end_reason, plan.amount_paid, plan.paid_count) == (
+        "CANCELED",
+        "subscription_canceled",
+        1667,
+        1,
+    )
+    assert enrollment_of(app, plan).status == "CANCELLED"
+    page = client.get(f"/account/plans/{plan.id}").get_data(as_text=True)
+    assert "ended before it was paid in full" in page and "$16.67 · 1 of 3 installments" in page
+    advance(app, 62)
+    assert len(stripe_invoices(app, plan)) == 2  # the failed one, never a third

@@ -28,6 +28,7 @@ DEMO_COURSES = [
         "title": "Building Web Apps with Flask",
         "price": 7900,
         "currency": "usd",
+        "installments": 3,  # the demo's installment plan: $26.34 today, then 2 × $26.33
         "total_lectures": 58,
         "short_description": "Blueprints, forms, databases and deployment — a production-shaped Flask app.",
         "description": (
