@@ -91,9 +91,9 @@ def _record(
 def ensure_schedule(plan_id: str, *, subscription: Subscription | None = None) -> list[str]:
     """Makes Stripe end the subscription after the last installment; best effort, retried by every sync.
 
-    Before the schedule, the subscription's own card is cleared so every installment charges
-    the customer's default card (the one the learner manages, or replaces when one fails);
-    the card that paid the first installment becomes that default when the learner had none.
+    Before the schedule, the card that paid the first installment becomes the customer's
+    default card and the subscription's own card is cleared, so every installment charges
+    the default card: the one the learner manages, or replaces when one fails.
     """
     plan = db.session.get(InstallmentPlan, plan_id)
     if plan is None:
@@ -108,7 +108,7 @@ def ensure_schedule(plan_id: str, *, subscription: Subscription | None = None) -
         if subscription.status == "canceled":
             return []
         if subscription.default_payment_method_id:
-            if plan.stripe_customer_id and not gateway.get_default_payment_method(plan.stripe_customer_id):
+            if plan.stripe_customer_id:
                 gateway.set_default_payment_method(plan.stripe_customer_id, subscription.default_payment_method_id)
             gateway.use_customer_default_card(subscription.id)
         schedule_id = gateway.schedule_subscription_end(
