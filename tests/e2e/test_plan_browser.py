@@ -13,6 +13,7 @@ from tests.e2e.page_checks import WIDTHS, PageChecker, axe_source
 from tests.support.browser import sign_in_with_form
 from tests.support.checkout import FAST_STRIPE
 from tests.support.factories import make_course
+from tests.support.plans import advance, fail_next_charges
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +27,7 @@ def app_config() -> dict:
 
 @pytest.fixture
 def plan_course(live_app) -> str:
-    from webapp.extensions import db
-    from webapp.models import Course
-
-    course_id = make_course(live_app, SLUG, price=4999, currency="usd", title="Pay Monthly Python")
-    with live_app.app_context():
-        db.session.get(Course, course_id).installments = 3
-        db.session.commit()
-        db.session.remove()
-    return course_id
+    return make_course(live_app, SLUG, price=4999, currency="usd", title="Pay Monthly Python", installments=3)
 
 
 def _plan(app):
@@ -56,15 +49,8 @@ def _check_both_widths(page, checker: PageChecker, name: str) -> None:
 
 
 def _fail_next_installments(app, plan) -> None:
-    from webapp.payments.gateway import get_gateway
-    from webapp.sandbox import advance_time, wait_for_deliveries
-
-    with app.app_context():
-        gateway = get_gateway()
-        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
-        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
-    advance_time(app, days=31)
-    assert wait_for_deliveries(app, timeout=30)
+    fail_next_charges(app, plan)
+    advance(app, 31)
 
 
 def test_plan_pages_and_replacing_the_card_after_a_failed_installment(

@@ -8,71 +8,27 @@ import dataclasses
 import pytest
 import sqlalchemy as sa
 
-from tests.support.checkout import buy, main_attrs, pay, start_checkout
-from tests.support.factories import make_coupon, make_course
+from tests.support.checkout import buy, main_attrs, pay
+from tests.support.factories import make_coupon
+from tests.support.plans import (
+    PLAN_CONFIG,
+    advance,
+    buy_plan,
+    enrollment_of,
+    fail_next_charges,
+    offer,
+    settle,
+    stripe_invoices,
+    the_plan,
+)
 from webapp.extensions import db
-from webapp.models import AuditLog, Course, Enrollment, Installment, InstallmentPlan, PaymentSession
+from webapp.models import AuditLog, Installment, InstallmentPlan, PaymentSession
 from webapp.payments.gateway import get_gateway
-from webapp.sandbox import advance_time, wait_for_deliveries
-
-WEBHOOK_SECRET = "whsec_installment_tests"
 
 
 @pytest.fixture
 def app_config():
-    return {
-        "STRIPE_SANDBOX_WEBHOOKS": True,
-        "STRIPE_SANDBOX_WEBHOOK_URL": "http://localhost/webhooks/stripe",
-        "STRIPE_WEBHOOK_SECRETS": [WEBHOOK_SECRET],
-        "STRIPE_SANDBOX_WEBHOOK_RETRY_DELAYS": (0, 0),
-        "STRIPE_NETWORK_RETRY_DELAY": 0,
-    }
-
-
-def offer(app, slug: str = "plan-course", *, price: int = 4999, installments: int = 3, currency: str = "usd") -> str:
-    course_id = make_course(app, slug, price=price, currency=currency, title="Pay Me Monthly")
-    with app.app_context():
-        db.session.get(Course, course_id).installments = installments
-        db.session.commit()
-    return course_id
-
-
-def settle(app) -> None:
-    assert wait_for_deliveries(app, timeout=30)
-
-
-def advance(app, days: int) -> None:
-    advance_time(app, days=days)
-    settle(app)
-
-
-def buy_plan(app, client, slug: str = "plan-course", *, code: str = "", card: str = "4242 4242 4242 4242"):
-    started = start_checkout(client, slug, code, plan="installments")
-    assert started.status_code == 303, started.get_data(as_text=True)[:800]
-    paid = pay(client, started.headers["Location"], card)
-    assert paid.status_code == 303, paid.get_data(as_text=True)[:800]
-    page = client.get(paid.headers["Location"])
-    settle(app)
-    return page
-
-
-def the_plan(app) -> InstallmentPlan:
-    with app.app_context():
-        plan = db.session.scalars(sa.select(InstallmentPlan)).one()
-        db.session.expunge(plan)
-        return plan
-
-
-def enrollment_of(app, plan: InstallmentPlan) -> Enrollment:
-    with app.app_context():
-        enrollment = db.session.get(Enrollment, plan.enrollment_id)
-        db.session.expunge(enrollment)
-        return enrollment
-
-
-def stripe_invoices(app, plan: InstallmentPlan):
-    with app.app_context():
-        return get_gateway().list_invoices(plan.stripe_subscription_id)
+    return dict(PLAN_CONFIG)
 
 
 def test_three_installments_paid_over_three_months_and_never_a_fourth(app, client, auth):
@@ -135,10 +91,7 @@ def test_a_failed_installment_goes_past_due_then_paused_and_a_new_card_resumes_i
     auth.sign_in("learner_late")
     buy_plan(app, client)
     plan = the_plan(app)
-    with app.app_context():
-        gateway = get_gateway()
-        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
-        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    fail_next_charges(app, plan)
     advance(app, 31)
     plan = the_plan(app)
     assert plan.status == "PAST_DUE"
@@ -268,10 +221,7 @@ def test_a_card_replaced_by_a_learner_who_never_comes_back_still_pays_via_the_we
     auth.sign_in("learner_gone")
     buy_plan(app, client)
     plan = the_plan(app)
-    with app.app_context():
-        gateway = get_gateway()
-        failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
-        gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+    fail_next_charges(app, plan)
     advance(app, 31)
     assert the_plan(app).status == "PAST_DUE"
     started = client.post(f"/account/plans/{plan.id}/card")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.support.checkout import pay, start_checkout
 from tests.support.factories import make_course
 from webapp.extensions import db
-from webapp.models import Course, Enrollment, Installment, InstallmentPlan
+from webapp.models import Enrollment, Installment, InstallmentPlan
 from webapp.payments.gateway import get_gateway
 from webapp.sandbox import advance_time, wait_for_deliveries
 
@@ -25,11 +25,8 @@ PLAN_CONFIG = {
 
 
 def offer(app, slug: str = "plan-course", *, price: int = 4999, installments: int = 3, currency: str = "usd") -> str:
-    course_id = make_course(app, slug, price=price, currency=currency, title="Pay Me Monthly")
-    with app.app_context():
-        db.session.get(Course, course_id).installments = installments
-        db.session.commit()
-    return course_id
+    """A course offered in `installments` monthly installments (as `flask courses create --installments`)."""
+    return make_course(app, slug, price=price, currency=currency, title="Pay Me Monthly", installments=installments)
 
 
 def settle(app) -> None:
@@ -41,8 +38,9 @@ def advance(app, days: int) -> None:
     settle(app)
 
 
-def buy_plan(app, client, slug: str = "plan-course", *, card: str = "4242 4242 4242 4242"):
-    started = start_checkout(client, slug, "", plan="installments")
+def buy_plan(app, client, slug: str = "plan-course", *, code: str = "", card: str = "4242 4242 4242 4242"):
+    """Checkout with plan=installments, paid on the hosted page; returns the success page (events delivered)."""
+    started = start_checkout(client, slug, code, plan="installments")
     assert started.status_code == 303, started.get_data(as_text=True)[:800]
     paid = pay(client, started.headers["Location"], card)
     assert paid.status_code == 303, paid.get_data(as_text=True)[:800]
@@ -83,3 +81,9 @@ def fail_next_charges(app, plan: InstallmentPlan) -> None:
         gateway = get_gateway()
         failing = gateway.attach_payment_method("pm_card_chargeCustomerFail", plan.stripe_customer_id)
         gateway.set_default_payment_method(plan.stripe_customer_id, failing.id)
+
+
+def stripe_invoices(app, plan: InstallmentPlan):
+    """The plan's invoices at Stripe, newest first."""
+    with app.app_context():
+        return get_gateway().list_invoices(plan.stripe_subscription_id)

@@ -42,6 +42,20 @@ def at(timestamp: int | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp, UTC) if timestamp else None
 
 
+def _note(plan: InstallmentPlan, action: str, *, actor: str, event_id: str | None, **details) -> None:
+    """An audit entry about the plan that is not a status move (those are `transitions`')."""
+    audit.record(
+        action,
+        entity_type="installment_plan",
+        entity_id=plan.id,
+        actor=actor,
+        payment_session_id=plan.payment_session_id,
+        enrollment_id=plan.enrollment_id,
+        stripe_event_id=event_id,
+        **details,
+    )
+
+
 def lock_plan(plan_id: str) -> InstallmentPlan | None:
     return db.session.scalar(
         sa.select(InstallmentPlan)
@@ -140,12 +154,11 @@ def _mark_paid(
     installment.paid_at = paid_at
     installment.next_attempt_at = None
     if amount != installment.amount:
-        audit.record(
+        _note(
+            plan,
             "installment.amount_differs",
-            entity_type="installment_plan",
-            entity_id=plan.id,
             actor=actor,
-            stripe_event_id=event_id,
+            event_id=event_id,
             expected=installment.amount,
             paid=amount,
             invoice=installment.stripe_invoice_id,
@@ -303,12 +316,11 @@ def _new_installment(
         return first
     if sequence > plan.installment_count:
         # Never expected: the schedule ends the subscription after the last installment.
-        audit.record(
+        _note(
+            plan,
             "installment_plan.invoice_beyond_plan",
-            entity_type="installment_plan",
-            entity_id=plan.id,
             actor=actor,
-            stripe_event_id=event_id,
+            event_id=event_id,
             invoice=invoice.id,
             invoice_status=invoice.status,
             amount=invoice.amount_due,
@@ -339,14 +351,11 @@ def _failed(
     first_failure = installment.failed_at is None
     installment.failed_at = installment.failed_at or at(invoice.created)
     if first_failure:
-        audit.record(
+        _note(
+            plan,
             "installment.failed",
-            entity_type="installment_plan",
-            entity_id=plan.id,
             actor=actor,
-            payment_session_id=plan.payment_session_id,
-            enrollment_id=plan.enrollment_id,
-            stripe_event_id=event_id,
+            event_id=event_id,
             installment_id=installment.id,
             sequence=installment.sequence,
             invoice=invoice.id,
@@ -476,13 +485,12 @@ def settle_payoff(
     after this commits: `sync.ensure_schedule` on a PAID plan not yet bounded)."""
     remaining = plan.remaining_amount
     if plan.status in (PlanStatus.PAID, PlanStatus.CANCELED) or remaining <= 0:
-        audit.record(
+        _note(
+            plan,
             "installment_plan.payoff_not_needed",
-            entity_type="installment_plan",
-            entity_id=plan.id,
             actor=actor,
-            payment_session_id=session.id,
-            stripe_event_id=event_id,
+            event_id=event_id,
+            payment_session=session.id,
             paid=session.final_amount,
             note="the plan was already settled; refund this payment",
         )
@@ -513,13 +521,12 @@ def settle_payoff(
     db.session.add(row)
     plan.schedule_ready = False  # the subscription must now be cancelled, whatever its schedule says
     if session.final_amount != remaining:
-        audit.record(
+        _note(
+            plan,
             "installment_plan.payoff_amount_differs",
-            entity_type="installment_plan",
-            entity_id=plan.id,
             actor=actor,
-            payment_session_id=session.id,
-            stripe_event_id=event_id,
+            event_id=event_id,
+            payment_session=session.id,
             paid=session.final_amount,
             remaining=remaining,
         )
