@@ -38,14 +38,7 @@ def _context(browser, app, base: str, size: tuple[int, int], user_id: str, *, ad
 def _buy_plan(browser, app, base: str) -> None:
     context, page = _context(browser, app, base, WIDTHS[0], LEARNER)
     page.goto(f"{base}/checkout/plan-course")
-    # The checkout page's plan choice is built separately; the form field is what it posts.
-    page.evaluate(
-        """() => { const form = document.querySelector("form[action$='/checkout/plan-course']");
-                   const input = document.createElement('input');
-                   input.type = 'hidden'; input.name = 'plan'; input.value = 'installments';
-                   form.appendChild(input); }"""
-    )
-    page.locator("form[action$='/checkout/plan-course'] button[type=submit]").click()
+    page.locator("button[name=plan][value=installments]").click()
     page.wait_for_url(re.compile(r".*/_sandbox/stripe/pay/cs_test_.*"))
     page.fill("#card_number", "4242 4242 4242 4242")
     page.locator("button[name=action][value=pay]").click()

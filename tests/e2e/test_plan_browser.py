@@ -58,13 +58,7 @@ def test_plan_pages_and_replacing_the_card_after_a_failed_installment(
 ):
     checker = PageChecker(output_dir, axe_source())
     sign_in_with_form(page, live_server.url, "plan_browser", next_path=f"/checkout/{SLUG}")
-    # Whatever the checkout page's controls look like, the plan is the same form posting plan=installments.
-    page.evaluate(
-        """() => { const form = document.querySelector('form[action$="/checkout/monthly-course"]');
-                   const input = document.createElement('input');
-                   input.type = 'hidden'; input.name = 'plan'; input.value = 'installments';
-                   form.appendChild(input); form.requestSubmit(); }"""
-    )
+    page.get_by_role("button", name="Pay $16.67 today, then monthly").click()
     page.wait_for_url(re.compile(r".*/_sandbox/stripe/pay/cs_test_.*"))
     page.fill("#card_number", "4242 4242 4242 4242")
     page.get_by_role("button", name=re.compile("Pay|Subscribe")).click()
