@@ -39,6 +39,12 @@ def test_three_installments_paid_over_three_months_and_never_a_fourth(app, clien
     assert attrs["data-session-status"] == "COMPLETED" and attrs.get("data-enrollment-id")
     receipt = page.get_data(as_text=True)
     assert "$16.67" in receipt and "3 monthly installments: then 2 × $16.66" in receipt
+    with app.app_context():
+        from webapp.models import OutboxEmail
+
+        email = db.session.scalars(sa.select(OutboxEmail)).one()
+        assert "Paid today: $16.67 (installment 1 of 3)" in email.body_text
+        assert "Then 2 monthly installments of $16.66, $49.99 in total" in email.body_text
     plan = the_plan(app)
     assert (plan.status, plan.paid_count, plan.amount_paid) == ("ACTIVE", 1, 1667)
     assert (plan.first_amount, plan.installment_amount, plan.schedule_ready) == (1667, 1666, True)
