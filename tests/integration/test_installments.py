@@ -339,3 +339,21 @@ def test_when_stripe_gives_up_access_ends_and_the_plan_shows_what_was_paid(app, 
     assert "ended before it was paid in full" in page and "$16.67 · 1 of 3 installments" in page
     advance(app, 62)
     assert len(stripe_invoices(app, plan)) == 2  # the failed one, never a third
+
+
+def test_a_100_percent_coupon_on_the_plan_enrolls_without_stripe_and_opens_no_plan(app, client, auth):
+    from tests.support.checkout import start_checkout
+
+    offer(app)
+    coupon_id = make_coupon(app, "ALLFREE", value="100")
+    auth.sign_in("learner_free_plan")
+    started = start_checkout(client, "plan-course", "ALLFREE", plan="installments")
+    assert started.status_code == 303 and "/_sandbox/" not in started.headers["Location"]
+    with app.app_context():
+        from webapp.models import Coupon, Enrollment
+
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(InstallmentPlan)) == 0
+        enrollment = db.session.scalars(sa.select(Enrollment)).one()
+        assert (enrollment.status, enrollment.payment_status, enrollment.amount_paid) == ("ACTIVE", "FREE", 0)
+        assert db.session.get(Coupon, coupon_id).current_uses == 1
+        assert db.session.scalars(sa.select(PaymentSession)).one().plan == "full"
