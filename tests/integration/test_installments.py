@@ -263,6 +263,7 @@ def test_bought_with_the_0341_card_the_second_installment_fails_and_the_plan_pau
         settle(app)
         plan = the_plan(app)
         assert (plan.status, enrollment_of(app, plan).status) == (plan_status, enrollment_status)
+    assert "Your access is paused" in client.get("/courses/plan-course").get_data(as_text=True)
     started = client.post(f"/account/plans/{plan.id}/card")
     saved = pay(client, started.headers["Location"], "4242 4242 4242 4242")
     client.get(saved.headers["Location"])
@@ -275,6 +276,7 @@ def test_bought_with_the_0341_card_the_second_installment_fails_and_the_plan_pau
         "ACTIVE",
         "INSTALLMENTS",
     )
+    assert "You're enrolled in this course" in client.get("/courses/plan-course").get_data(as_text=True)
     for _ in range(3):
         assert runner.invoke(args=["stripe-sandbox", "advance", "--days", "31"]).exit_code == 0
         settle(app)

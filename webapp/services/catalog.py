@@ -28,6 +28,7 @@ class CourseListing:
     price: int
     currency: str
     enrolled: bool
+    paused: bool = False  # enrolled, but an installment is overdue past its grace period
 
     @property
     def is_free(self) -> bool:
@@ -35,14 +36,15 @@ class CourseListing:
 
 
 _courses = Course.__table__.c
-_enrolled = sa.exists().where(
-    Enrollment.user_id == sa.bindparam("user_id", type_=sa.String),
-    Enrollment.course_id == _courses.id,
-    # OR of plain binds rather than IN: an IN list is re-rendered on every execution
-    sa.or_(*(Enrollment.status == status for status in ACCESS_STATUSES)),
+# The visitor's enrollment status (at most one row: (user, course) is unique), else NULL.
+_enrollment_status = (
+    sa.select(Enrollment.status)
+    .where(Enrollment.user_id == sa.bindparam("user_id", type_=sa.String), Enrollment.course_id == _courses.id)
+    .scalar_subquery()
 )
 _LISTING = sa.select(
-    *(_courses[name] for name in CourseListing.__dataclass_fields__ if name != "enrolled"), _enrolled.label("enrolled")
+    *(_courses[name] for name in CourseListing.__dataclass_fields__ if name not in ("enrolled", "paused")),
+    _enrollment_status.label("enrollment_status"),
 ).where(_courses.published.is_(True))
 # One statement each, on an autocommit connection (speedups.DirectSelect: no BEGIN/ROLLBACK,
 # no ORM); the visitor's access comes in the same row (false for an anonymous visitor).
@@ -62,8 +64,8 @@ def course_page(slug: str, user_id: str | None) -> CourseListing | None:
 
 
 def _listing(row: tuple) -> CourseListing:
-    *fields, enrolled = row
-    return CourseListing(*fields, enrolled=bool(enrolled))
+    *fields, status = row
+    return CourseListing(*fields, enrolled=status in ACCESS_STATUSES, paused=status == EnrollmentStatus.PAUSED)
 
 
 def get_published_course(slug: str) -> Course | None:
