@@ -204,6 +204,26 @@ OUTBOX_EMAIL = StateMachine(
 )
 
 
+def _move_status(
+    machine: StateMachine,
+    row: Any,
+    to: str,
+    *,
+    always_record: bool,
+    action: str,
+    entity_type: str,
+    **entry: Any,
+) -> bool:
+    """`row.status` → `to`, checked against `machine`, then its audit entry (module docstring)."""
+    moved = row.status != to
+    if moved:
+        machine.check(row.status, to)
+        row.status = to
+    if moved or always_record:
+        audit.record(action, entity_type=entity_type, entity_id=row.id, **entry)
+    return moved
+
+
 def move_payment_session(
     session: PaymentSession,
     to: PaymentSessionStatus,
@@ -216,22 +236,19 @@ def move_payment_session(
     **details: Any,
 ) -> bool:
     """Moves a payment session to `to` (checked against PAYMENT_SESSION) with its audit entry."""
-    moved = session.status != to
-    if moved:
-        PAYMENT_SESSION.check(session.status, to)
-        session.status = to
-    if moved or always_record:
-        audit.record(
-            action,
-            entity_type="payment_session",
-            entity_id=session.id,
-            actor=actor,
-            payment_session_id=session.id,
-            enrollment_id=enrollment_id,
-            stripe_event_id=event_id,
-            **details,
-        )
-    return moved
+    return _move_status(
+        PAYMENT_SESSION,
+        session,
+        to,
+        always_record=always_record,
+        action=action,
+        entity_type="payment_session",
+        actor=actor,
+        payment_session_id=session.id,
+        enrollment_id=enrollment_id,
+        stripe_event_id=event_id,
+        **details,
+    )
 
 
 def move_enrollment(
@@ -323,22 +340,19 @@ def move_plan(
     **details: Any,
 ) -> bool:
     """Moves an installment plan to `to` (checked against INSTALLMENT_PLAN) with its audit entry."""
-    moved = plan.status != to
-    if moved:
-        INSTALLMENT_PLAN.check(plan.status, to)
-        plan.status = to
-    if moved or always_record:
-        audit.record(
-            action,
-            entity_type="installment_plan",
-            entity_id=plan.id,
-            actor=actor,
-            payment_session_id=plan.payment_session_id,
-            enrollment_id=plan.enrollment_id,
-            stripe_event_id=event_id,
-            **details,
-        )
-    return moved
+    return _move_status(
+        INSTALLMENT_PLAN,
+        plan,
+        to,
+        always_record=always_record,
+        action=action,
+        entity_type="installment_plan",
+        actor=actor,
+        payment_session_id=plan.payment_session_id,
+        enrollment_id=plan.enrollment_id,
+        stripe_event_id=event_id,
+        **details,
+    )
 
 
 def move_installment(
