@@ -182,16 +182,21 @@ def plan(plan_id: str):
     return render_template("account/plan.html", page=_plan_page_or_404(plan_id))
 
 
-@bp.post("/plans/<plan_id>/card")
-@login_required
-def replace_plan_card(plan_id: str):
+def _to_stripe(plan_id: str, start):
+    """Opens Stripe's page for the learner's own plan (`start` returns its URL), or says why not."""
     _plan_page_or_404(plan_id)
     try:
-        url = plans.start_card_update(user_row(), plan_id)
+        url = start(user_row(), plan_id)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("account.plan", plan_id=plan_id), code=303)
     return redirect(url, code=303)
+
+
+@bp.post("/plans/<plan_id>/card")
+@login_required
+def replace_plan_card(plan_id: str):
+    return _to_stripe(plan_id, plans.start_card_update)
 
 
 @bp.get("/plans/<plan_id>/card")
@@ -220,10 +225,4 @@ def plan_card_saved(plan_id: str):
 @bp.post("/plans/<plan_id>/payoff")
 @login_required
 def pay_off_plan(plan_id: str):
-    _plan_page_or_404(plan_id)
-    try:
-        url = plans.start_payoff(user_row(), plan_id)
-    except ServiceError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("account.plan", plan_id=plan_id), code=303)
-    return redirect(url, code=303)
+    return _to_stripe(plan_id, plans.start_payoff)
