@@ -72,6 +72,7 @@ def test_three_installments_paid_over_three_months_and_never_a_fourth(app, clien
             (3, 1666, "PAID"),
         ]
         assert {r.stripe_invoice_id for r in rows} == {i.id for i in invoices}
+        assert all(r.charge_id and r.charge_id.startswith("ch_") and r.card_last4 == "4242" for r in rows)
     assert the_plan(app).status == "PAID"
 
 

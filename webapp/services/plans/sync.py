@@ -21,10 +21,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from webapp.extensions import db
-from webapp.models import InstallmentPlan
+from webapp.models import Installment, InstallmentPlan
 from webapp.models.base import utcnow
-from webapp.models.enums import PlanStatus
+from webapp.models.enums import InstallmentStatus, PlanStatus
 from webapp.payments.gateway import GatewayError, Invoice, Subscription, get_gateway
 from webapp.services.plans.records import (
     apply_invoice,
@@ -52,7 +54,30 @@ def sync_plan(
         lambda: _record(plan_id, subscription, invoices, actor=actor, event_id=event_id, stripe_now=stripe_now)
     )
     lines += ensure_schedule(plan_id, subscription=subscription)
+    _fill_charges(plan_id)
     return lines
+
+
+def _fill_charges(plan_id: str) -> None:
+    """The charge and card of each paid installment, read once from its payment intent (best effort)."""
+    with unit_of_work():
+        missing = db.session.execute(
+            sa.select(Installment.id, Installment.payment_intent_id).where(
+                Installment.plan_id == plan_id,
+                Installment.status == InstallmentStatus.PAID,
+                Installment.payment_intent_id.is_not(None),
+                Installment.charge_id.is_(None),
+            )
+        ).all()
+    for installment_id, payment_intent_id in missing:
+        try:
+            intent = get_gateway().retrieve_payment_intent(payment_intent_id)
+        except GatewayError:
+            return  # the next sync tries again
+        with unit_of_work():
+            row = db.session.get(Installment, installment_id)
+            row.charge_id = intent.latest_charge
+            row.card_brand, row.card_last4 = intent.card_brand, intent.card_last4
 
 
 def _now(invoices: list[Invoice], stripe_now: datetime | None) -> datetime:
