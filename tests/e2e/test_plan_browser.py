@@ -86,7 +86,7 @@ def test_plan_pages_and_replacing_the_card_after_a_failed_installment(
     page.fill("#card_expiry", "12 / 34")
     page.locator("button[name=action][value=pay]").click()
     page.wait_for_url(re.compile(rf".*/account/plans/{plan.id}$"))
-    assert "paid what was due" in page.locator("body").inner_text()
+    assert "nothing is overdue, and it pays the installments to come" in page.locator("body").inner_text()
     assert page.locator("#plan").get_attribute("data-plan-status") == "ACTIVE"
     _check_both_widths(page, checker, "plan-card-replaced")
     assert _plan(live_app).paid_count == 2

@@ -120,7 +120,9 @@ def test_a_failed_installment_goes_past_due_then_paused_and_a_new_card_resumes_i
     back = client.get(saved.headers["Location"])
     assert back.status_code == 303
     settle(app)
-    assert "paid what was due" in client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "nothing is overdue, and it pays the installments to come" in client.get(back.headers["Location"]).get_data(
+        as_text=True
+    )
     plan = the_plan(app)
     assert (plan.status, plan.paid_count) == ("ACTIVE", 2)
     enrollment = enrollment_of(app, plan)
@@ -360,3 +362,19 @@ def test_a_100_percent_coupon_on_the_plan_enrolls_without_stripe_and_opens_no_pl
         assert (enrollment.status, enrollment.payment_status, enrollment.amount_paid) == ("ACTIVE", "FREE", 0)
         assert db.session.get(Coupon, coupon_id).current_uses == 1
         assert db.session.scalars(sa.select(PaymentSession)).one().plan == "full"
+
+
+def test_a_replacement_card_that_is_declined_says_so_and_the_plan_stays_past_due(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_declined_again")
+    buy_plan(app, client, card="4000 0000 0000 0341")
+    advance(app, 31)
+    plan = the_plan(app)
+    assert plan.status == "PAST_DUE"
+    started = client.post(f"/account/plans/{plan.id}/card")
+    saved = pay(client, started.headers["Location"], "4000 0000 0000 0341")  # saves, but can't be charged
+    back = client.get(saved.headers["Location"])
+    settle(app)
+    page = client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "couldn&#39;t pay what is due" in page
+    assert the_plan(app).status == "PAST_DUE"

@@ -215,10 +215,10 @@ def plan_card_saved(plan_id: str):
         flash("The card setup isn't finished, so your card was not changed.", "error")
     elif outcome.declined:
         flash(f"{outcome.card_label} is saved, but it couldn't pay what is due: {outcome.declined}", "error")
-    elif outcome.paid_invoices:
-        flash(f"{outcome.card_label} paid what was due and will pay the installments to come.", "success")
+    elif outcome.overdue:
+        flash(f"{outcome.card_label} is saved, but an installment is still overdue. Please try again.", "error")
     else:
-        flash(f"{outcome.card_label} will pay the installments to come.", "success")
+        flash(f"{outcome.card_label} is saved: nothing is overdue, and it pays the installments to come.", "success")
     return redirect(url_for("account.plan", plan_id=plan_id), code=303)
 
 

@@ -172,8 +172,9 @@ def start_card_update(user: User, plan_id: str) -> str:
 @dataclass(frozen=True)
 class CardUpdate:
     card_label: str
-    paid_invoices: int
+    paid_invoices: int  # paid by this call (the setup session's webhook may have paid them first)
     declined: str | None = None  # the decline message when the new card could not pay
+    overdue: bool = False  # something is still overdue once Stripe has been re-read
 
 
 def complete_card_update(user: User, plan_id: str, stripe_session_id: str) -> CardUpdate | None:
@@ -227,9 +228,9 @@ def settle_with_new_card(plan_id: str, remote: CheckoutSession, *, actor: str, e
             invoices_paid=paid,
             declined=declined,
         )
-    refresh(plan)
+    plan = refresh(plan)
     label = f"{(card.brand or 'card').title()} ending in {card.last4 or '????'}"
-    return CardUpdate(label, paid, declined)
+    return CardUpdate(label, paid, declined, overdue=plan.status in (PlanStatus.PAST_DUE, PlanStatus.PAUSED))
 
 
 def _pay_open_invoices(plan: InstallmentPlan, payment_method_id: str) -> tuple[int, str | None]:
