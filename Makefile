@@ -18,6 +18,13 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+# The project root on the venv's path, so `webapp` and `tools` import from any working
+# directory (lint-imports run from elsewhere with `--config`, scripts, editors).
+PROJECT_PTH := $(VENV)/.project-path
+$(PROJECT_PTH): | $(BIN)/python
+	echo "$(CURDIR)" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/course_checkout.pth"
+	touch $@
+
 # axe-core (pinned in package-lock.json) for the browser suite's accessibility checks; not needed at run time.
 AXE := node_modules/axe-core/axe.min.js
 
@@ -30,10 +37,10 @@ run: $(VENV)/.runtime
 	$(BIN)/flask seed
 	$(BIN)/flask run --host 127.0.0.1 --port 5000 --with-threads
 
-test: $(VENV)/.dev $(AXE)
+test: $(VENV)/.dev $(PROJECT_PTH) $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev
+lint: $(VENV)/.dev $(PROJECT_PTH)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports

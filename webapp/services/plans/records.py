@@ -30,7 +30,7 @@ from webapp.models.enums import (
     PaymentStatus,
     PlanStatus,
 )
-from webapp.payments.gateway import Invoice, Subscription
+from webapp.payments.objects import Invoice, Subscription
 from webapp.services import audit
 from webapp.services.transitions import move_enrollment, move_installment, move_plan
 
