@@ -378,3 +378,17 @@ def test_a_replacement_card_that_is_declined_says_so_and_the_plan_stays_past_due
     page = client.get(back.headers["Location"]).get_data(as_text=True)
     assert "couldn&#39;t pay what is due" in page
     assert the_plan(app).status == "PAST_DUE"
+
+
+def test_a_double_click_on_pay_the_rest_opens_one_checkout(app, client, auth):
+    offer(app)
+    auth.sign_in("learner_double_click")
+    buy_plan(app, client)
+    plan = the_plan(app)
+    first = client.post(f"/account/plans/{plan.id}/payoff")
+    second = client.post(f"/account/plans/{plan.id}/payoff")
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    with app.app_context():
+        payoffs = db.session.scalars(sa.select(PaymentSession).where(PaymentSession.plan == "payoff")).all()
+        assert [(p.final_amount, p.status) for p in payoffs] == [(3332, "PENDING")]

@@ -331,7 +331,7 @@ class Gateway:
     def retrieve_subscription(self, subscription_id: str) -> Subscription:
         return Subscription.from_stripe(self._call(self._client.v1.subscriptions.retrieve, subscription_id))
 
-    def schedule_subscription_end(self, subscription_id: str, *, months: int, idempotency_key: str) -> str:
+    def schedule_subscription_end(self, subscription: Subscription, *, months: int, idempotency_key: str) -> str:
         """Bounds a monthly subscription to `months` billing periods from its first; returns the schedule id.
 
         A subscription schedule made from the subscription, then one phase of its items
@@ -340,31 +340,28 @@ class Gateway:
         Stripe bills exactly `months` invoices. Idempotent: a subscription that already has
         a schedule gets that one updated (to the same phase) again.
         """
-        sub = self.retrieve_subscription(subscription_id)
-        schedule_id = sub.schedule_id
-        if schedule_id is None:
-            created = self._call(
+        if subscription.schedule_id is None:
+            schedule = self._call(
                 self._client.v1.subscription_schedules.create,
-                params={"from_subscription": subscription_id},
+                params={"from_subscription": subscription.id},
                 options={"idempotency_key": f"{idempotency_key}-create"},
             )
-            schedule_id = created["id"]
-        schedule = self._call(self._client.v1.subscription_schedules.retrieve, schedule_id)
+        else:
+            schedule = self._call(self._client.v1.subscription_schedules.retrieve, subscription.schedule_id)
         phases = schedule.get("phases") or []
-        start = phases[0]["start_date"] if phases else None
         phase: dict[str, Any] = {
-            "items": [{"price": price, "quantity": quantity} for price, quantity in sub.items],
+            "items": [{"price": price, "quantity": quantity} for price, quantity in subscription.items],
             "duration": {"interval": "month", "interval_count": months},
         }
-        if start is not None:
-            phase["start_date"] = start
+        if phases:
+            phase["start_date"] = phases[0]["start_date"]
         self._call(
             self._client.v1.subscription_schedules.update,
-            schedule_id,
+            schedule["id"],
             params={"end_behavior": "cancel", "phases": [phase]},
             options={"idempotency_key": f"{idempotency_key}-update"},
         )
-        return schedule_id
+        return schedule["id"]
 
     def use_customer_default_card(self, subscription_id: str) -> None:
         """Clears the subscription's own card, so its invoices charge the customer's default card."""

@@ -53,6 +53,7 @@ __all__ = [
     "PurchaseState",
     "Quote",
     "cancel_checkout",
+    "checkout_expires_at",
     "course_for_checkout",
     "create_checkout",
     "ensure_stripe_customer",
@@ -279,6 +280,15 @@ def _reusable(
     )
 
 
+def checkout_expires_at(now: datetime) -> datetime:
+    """When a Checkout Session opened now expires: the configured TTL plus a buffer, under Stripe's 24 h."""
+    # Stripe refuses more than 24 h; the buffer must never push a 24 h TTL over it.
+    lifetime = min(
+        timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER, MAX_CHECKOUT_LIFETIME
+    )
+    return (now + lifetime).replace(microsecond=0)
+
+
 def _open_payment_session(
     user: User,
     course: Course,
@@ -291,10 +301,6 @@ def _open_payment_session(
 ) -> PaymentSession:
     """The new PENDING row (created with the column's default status), flushed."""
     customer_id = ensure_stripe_customer(user)
-    # Stripe refuses more than 24 h; the buffer must never push a 24 h TTL over it.
-    lifetime = min(
-        timedelta(minutes=current_app.config["CHECKOUT_SESSION_TTL_MINUTES"]) + EXPIRY_BUFFER, MAX_CHECKOUT_LIFETIME
-    )
     session = PaymentSession(
         id=new_id(),
         user_id=user.id,
@@ -309,7 +315,7 @@ def _open_payment_session(
         installment_count=split.count if split else None,
         stripe_customer_id=customer_id,
         metadata_=metadata or {},
-        expires_at=(now + lifetime).replace(microsecond=0),
+        expires_at=checkout_expires_at(now),
     )
     session.idempotency_key = f"checkout-{session.id}"
     db.session.add(session)

@@ -32,7 +32,7 @@ from webapp.services.catalog import ACCESS_STATUSES
 from webapp.services.mail import queue_enrollment_confirmation
 from webapp.services.plans.records import lock_plan, open_plan, settle_payoff
 from webapp.services.plans.sync import ensure_schedule
-from webapp.services.pricing import PriceBreakdown, split_installments
+from webapp.services.pricing import PriceBreakdown, session_split
 from webapp.services.transactions import retry_on_conflict, unit_of_work
 from webapp.services.transitions import move_enrollment, move_payment_session
 
@@ -217,10 +217,8 @@ def fulfill_checkout(
 
 def _expected_charge(session: PaymentSession) -> tuple[str, int]:
     """The Checkout mode and amount Stripe must report for our row: the first installment of a plan."""
-    if session.plan == PaymentPlan.INSTALLMENTS and session.installment_count:
-        split = split_installments(session.final_amount, session.installment_count, session.currency)
-        return "subscription", split.first
-    return "payment", session.final_amount
+    split = session_split(session)
+    return ("subscription", split.first) if split else ("payment", session.final_amount)
 
 
 def _fulfill_once(remote: CheckoutSession, *, actor: str, event_id: str | None) -> Fulfillment:
@@ -372,7 +370,7 @@ def _complete_first_installment(
         source=EnrollmentSource.PURCHASE,
         payment_status=PaymentStatus.INSTALLMENTS,
     )
-    split = split_installments(session.final_amount, session.installment_count, session.currency)
+    split = session_split(session)
     open_plan(
         session,
         enrollment=enrollment,

@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import Enrollment, OutboxEmail, PaymentSession, User
 from webapp.models.base import utcnow
 from webapp.models.enums import OutboxEmailStatus
-from webapp.services.pricing import InstallmentSplit, split_installments
+from webapp.services.pricing import session_split
 from webapp.services.transactions import add_unless_duplicate, unit_of_work
 from webapp.services.transitions import move_email
 from webapp.speedups import session_exists
@@ -63,15 +63,8 @@ def queue_enrollment_confirmation(enrollment: Enrollment, session: PaymentSessio
         course=course,
         user=user,
         course_url=f"{current_app.config['APP_URL']}/courses/{course.slug}",
-        split=_split_of(session),
+        split=session_split(session) if session is not None else None,
     )
-
-
-def _split_of(session: PaymentSession | None) -> InstallmentSplit | None:
-    """The installments of a plan's checkout (what was paid today and what follows), else None."""
-    if session is None or session.plan != "installments" or not session.installment_count:
-        return None
-    return split_installments(session.final_amount, session.installment_count, session.currency)
 
 
 def deliver_pending(limit: int = 50) -> int:

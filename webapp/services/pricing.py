@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, Inexact, localcontext
 
+from webapp.models.enums import PaymentPlan
 from webapp.services.errors import ServiceError
 from webapp.services.money import exponent, format_money, minimum_charge
 
@@ -298,3 +299,14 @@ def split_installments(total: int, count: int, currency: str) -> InstallmentSpli
     return InstallmentSplit(
         total=total, count=count, first=regular + remainder, regular=regular, currency=currency.lower()
     )
+
+
+def session_split(session) -> InstallmentSplit | None:
+    """The installments a payment session pays the first of (its `plan` is "installments"), else None.
+
+    `session` is anything with the payment session's `plan`, `installment_count`,
+    `final_amount` and `currency`.
+    """
+    if session.plan != PaymentPlan.INSTALLMENTS or not session.installment_count:
+        return None
+    return split_installments(session.final_amount, session.installment_count, session.currency)

@@ -167,26 +167,22 @@ def remove(card_id: str):
 # -- installment plans -----------------------------------------------------------------------
 
 
-def _plan_page_or_404(plan_id: str):
-    try:
-        return plans.plan_page(g.user.id, plan_id)
-    except NotFound as exc:
-        abort(404, exc.message)
-
-
 @bp.get("/plans/<plan_id>")
 @login_required
 def plan(plan_id: str):
-    page = _plan_page_or_404(plan_id)
-    plans.refresh(page.plan)
-    return render_template("account/plan.html", page=_plan_page_or_404(plan_id))
+    try:
+        page = plans.plan_page(g.user.id, plan_id, refreshed=True)
+    except NotFound as exc:
+        abort(404, exc.message)
+    return render_template("account/plan.html", page=page)
 
 
 def _to_stripe(plan_id: str, start):
     """Opens Stripe's page for the learner's own plan (`start` returns its URL), or says why not."""
-    _plan_page_or_404(plan_id)
     try:
         url = start(user_row(), plan_id)
+    except NotFound as exc:
+        abort(404, exc.message)
     except ServiceError as exc:
         flash(exc.message, "error")
         return redirect(url_for("account.plan", plan_id=plan_id), code=303)
@@ -202,7 +198,6 @@ def replace_plan_card(plan_id: str):
 @bp.get("/plans/<plan_id>/card")
 @login_required
 def plan_card_saved(plan_id: str):
-    _plan_page_or_404(plan_id)
     setup_session_id = request.args.get("setup_session_id", "")
     try:
         outcome = plans.complete_card_update(user_row(), plan_id, setup_session_id[:255])

@@ -13,7 +13,7 @@ from webapp.models.enums import PaymentSessionStatus
 from webapp.services import checkout as checkout_service
 from webapp.services.confirmation import confirm_return
 from webapp.services.errors import NotFound, PaymentProviderUnavailable
-from webapp.services.pricing import split_installments
+from webapp.services.pricing import session_split
 
 bp = Blueprint("payment", __name__, url_prefix="/payment")
 
@@ -36,15 +36,10 @@ def _status_context(attempt: int) -> dict:
     """The caller's session confirmed with Stripe, as the status templates' context."""
     payment_session = _owned_session()
     result, notice = confirm_return(payment_session, actor=g.user.id)
-    split = None
-    if payment_session.plan == "installments" and payment_session.installment_count:
-        split = split_installments(
-            payment_session.final_amount, payment_session.installment_count, payment_session.currency
-        )
     return {
         "result": result,
         "session": payment_session,
-        "split": split,
+        "split": session_split(payment_session),
         "notice": notice,
         "attempt": attempt,
         "poll_seconds": POLL_SECONDS,

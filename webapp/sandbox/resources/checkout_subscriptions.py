@@ -50,10 +50,7 @@ def pay_subscription(ctx: Ctx, session: dict[str, Any], number: str, exp: tuple[
         ctx.tx.put(sub)
         ctx.emit("customer.subscription.created", sub)
         invoice = create_invoice(ctx, sub, "subscription_create", one_time)
-        later = pm.pop("_charge_decline", None)  # the first payment is made on the page (docstring)
-        attempt(ctx, invoice, pm)
-        pm["_charge_decline"] = later
-        ctx.tx.put(pm)
+        attempt(ctx, invoice, pm, customer_present=True)
     session.update(subscription=sub["id"], invoice=invoice["id"], payment_status="paid")
 
 

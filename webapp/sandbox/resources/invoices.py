@@ -235,7 +235,12 @@ def _intent_for(ctx: Ctx, invoice: dict[str, Any]) -> dict[str, Any]:
 
 
 def attempt(
-    ctx: Ctx, invoice: dict[str, Any], pm: dict[str, Any] | None, *, automatic: bool = True
+    ctx: Ctx,
+    invoice: dict[str, Any],
+    pm: dict[str, Any] | None,
+    *,
+    automatic: bool = True,
+    customer_present: bool = False,
 ) -> dict[str, Any] | None:
     """Charges the open invoice to `pm`; returns the card error of a failed attempt (None: paid).
 
@@ -246,6 +251,8 @@ def attempt(
     pi = _intent_for(ctx, invoice)
     invoice.update(attempted=True, attempt_count=invoice["attempt_count"] + 1)
     decline = "generic_decline" if pm is None else pm.get("_charge_decline")
+    if customer_present and pm is not None and pm.get("_declines_off_session_only"):
+        decline = None  # 0341 pays while the customer is on Checkout's page (checkout_subscriptions)
     if decline is None and pm is not None:
         _paid(ctx, invoice, pi, pm)
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from webapp.sandbox.cards import TEST_CARDS, TEST_PM_TOKENS, charge_decline_for
+from webapp.sandbox.cards import CHARGE_ONLY_DECLINES, TEST_CARDS, TEST_PM_TOKENS, charge_decline_for
 from webapp.sandbox.coerce import as_str
 from webapp.sandbox.context import Ctx, new_id, public
 from webapp.sandbox.errors import invalid
@@ -47,6 +47,7 @@ def build_card_payment_method(
         "metadata": {},
         "type": "card",
         "_charge_decline": charge_decline_for(number),  # what charging it later gives
+        "_declines_off_session_only": number in CHARGE_ONLY_DECLINES,  # 0341: paid while the customer is present
     }
 
 

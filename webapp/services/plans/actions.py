@@ -24,10 +24,11 @@ from flask import current_app
 from webapp.extensions import db
 from webapp.models import Course, Installment, InstallmentPlan, PaymentMethod, PaymentSession, User
 from webapp.models.base import new_id, utcnow
-from webapp.models.enums import LIVE_PLAN_STATUSES, InstallmentStatus, PaymentPlan, PlanStatus
+from webapp.models.enums import LIVE_PLAN_STATUSES, InstallmentStatus, PaymentPlan, PaymentSessionStatus, PlanStatus
 from webapp.payments.gateway import CheckoutSession, GatewayError, PaymentRejected, ResourceMissing, get_gateway
 from webapp.services import audit
 from webapp.services.card_mirror import apply_default, mirror_card
+from webapp.services.checkout import checkout_expires_at
 from webapp.services.confirmation import provider_failure
 from webapp.services.errors import Conflict, NotFound, ServiceError
 from webapp.services.plans.records import end_plan, grace_period, installments_of, lock_plan
@@ -122,8 +123,11 @@ def _month_after(when: datetime) -> datetime:
     return when + timedelta(days=30)
 
 
-def plan_page(user_id: str, plan_id: str) -> PlanPage:
+def plan_page(user_id: str, plan_id: str, *, refreshed: bool = False) -> PlanPage:
+    """The learner's plan page; `refreshed`: brought up to date with Stripe first (best effort)."""
     plan = owned_plan(user_id, plan_id)
+    if refreshed:
+        plan = refresh(plan)
     card = db.session.scalar(
         sa.select(PaymentMethod).where(PaymentMethod.user_id == user_id, PaymentMethod.is_default.is_(True))
     )
@@ -257,13 +261,20 @@ def _pay_open_invoices(plan: InstallmentPlan, payment_method_id: str) -> tuple[i
 
 
 def start_payoff(user: User, plan_id: str) -> str:
-    """Opens Checkout (payment mode) for the plan's remaining balance; returns its URL."""
-    plan = owned_plan(user.id, plan_id)
-    if plan.status not in LIVE_PLAN_STATUSES or plan.remaining_amount <= 0:
-        raise Conflict("This plan has nothing left to pay.", code="plan_closed")
-    course = db.session.get(Course, plan.course_id)
+    """Opens Checkout (payment mode) for the plan's remaining balance; returns its URL.
+
+    Under the plan's row lock: a second click while the learner's payoff checkout for this
+    balance is still open returns that one, so one balance is never offered twice.
+    """
+    owned_plan(user.id, plan_id)
     now = utcnow()
     with unit_of_work(provider_failure):
+        plan = lock_plan(plan_id)
+        if plan.status not in LIVE_PLAN_STATUSES or plan.remaining_amount <= 0:
+            raise Conflict("This plan has nothing left to pay.", code="plan_closed")
+        open_payoff = _open_payoff(plan, now)
+        if open_payoff is not None:
+            return open_payoff.checkout_url
         session = PaymentSession(
             id=new_id(),
             user_id=user.id,
@@ -276,38 +287,57 @@ def start_payoff(user: User, plan_id: str) -> str:
             installment_plan_id=plan.id,
             stripe_customer_id=plan.stripe_customer_id,
             metadata_={},
-            expires_at=(now + timedelta(minutes=32)).replace(microsecond=0),
+            expires_at=checkout_expires_at(now),
         )
         session.idempotency_key = f"payoff-{session.id}"
         db.session.add(session)
         db.session.flush()
-        remote = get_gateway().create_payment_checkout(
-            customer_id=plan.stripe_customer_id,
-            product_name=f"{course.title}: remaining balance",
-            description=f"Pays off your installment plan ({plan.installment_count - plan.paid_count} left)",
-            amount=session.final_amount,
-            currency=plan.currency,
-            success_url=f"{_app_url()}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{_app_url()}/account/plans/{plan.id}",
-            client_reference_id=session.id,
-            metadata={"payment_session_id": session.id, "user_id": user.id, "installment_plan_id": plan.id},
-            expires_at=int(session.expires_at.timestamp()),
-            idempotency_key=session.idempotency_key,
+        _open_payoff_at_stripe(plan, session)
+    return session.checkout_url
+
+
+def _open_payoff(plan: InstallmentPlan, now: datetime) -> PaymentSession | None:
+    """The learner's still-open payoff checkout of this plan for exactly its current balance."""
+    return db.session.scalar(
+        sa.select(PaymentSession).where(
+            PaymentSession.installment_plan_id == plan.id,
+            PaymentSession.plan == PaymentPlan.PAYOFF,
+            PaymentSession.status == PaymentSessionStatus.PENDING,
+            PaymentSession.final_amount == plan.remaining_amount,
+            PaymentSession.expires_at > now,
+            PaymentSession.checkout_url.is_not(None),
         )
-        session.stripe_session_id = remote.id
-        session.checkout_url = remote.url
-        audit.record(
-            "payment_session.created",
-            entity_type="payment_session",
-            entity_id=session.id,
-            actor=user.id,
-            payment_session_id=session.id,
-            amount=session.final_amount,
-            currency=plan.currency,
-            plan=PaymentPlan.PAYOFF,
-            installment_plan_id=plan.id,
-        )
-    return remote.url
+    )
+
+
+def _open_payoff_at_stripe(plan: InstallmentPlan, session: PaymentSession) -> None:
+    course = db.session.get(Course, plan.course_id)
+    remote = get_gateway().create_payment_checkout(
+        customer_id=plan.stripe_customer_id,
+        product_name=f"{course.title}: remaining balance",
+        description=f"Pays off your installment plan ({plan.installment_count - plan.paid_count} left)",
+        amount=session.final_amount,
+        currency=plan.currency,
+        success_url=f"{_app_url()}/payment/success?session_id={{CHECKOUT_SESSION_ID}}",
+        cancel_url=f"{_app_url()}/account/plans/{plan.id}",
+        client_reference_id=session.id,
+        metadata={"payment_session_id": session.id, "user_id": session.user_id, "installment_plan_id": plan.id},
+        expires_at=int(session.expires_at.timestamp()),
+        idempotency_key=session.idempotency_key,
+    )
+    session.stripe_session_id = remote.id
+    session.checkout_url = remote.url
+    audit.record(
+        "payment_session.created",
+        entity_type="payment_session",
+        entity_id=session.id,
+        actor=session.user_id,
+        payment_session_id=session.id,
+        amount=session.final_amount,
+        currency=plan.currency,
+        plan=PaymentPlan.PAYOFF,
+        installment_plan_id=plan.id,
+    )
 
 
 # -- admin ----------------------------------------------------------------------------------

@@ -79,6 +79,18 @@ def installments_of(plan_id: str) -> list[Installment]:
     )
 
 
+def _add_installment(plan: InstallmentPlan, sequence: int, amount: int, **fields) -> Installment:
+    """A new installment row of the plan (its status is set by the caller's move from None)."""
+    row = Installment(id=new_id(), plan_id=plan.id, sequence=sequence, amount=amount, currency=plan.currency, **fields)
+    db.session.add(row)
+    return row
+
+
+def _next_sequence(plan_id: str) -> int:
+    taken = db.session.scalar(sa.select(sa.func.max(Installment.sequence)).where(Installment.plan_id == plan_id))
+    return (taken or 0) + 1
+
+
 def open_plan(
     session: PaymentSession,
     *,
@@ -126,17 +138,9 @@ def open_plan(
     )
     db.session.flush()
     session.installment_plan_id = plan.id
-    first = Installment(
-        id=new_id(),
-        plan_id=plan.id,
-        sequence=1,
-        amount=first_amount,
-        currency=plan.currency,
-        stripe_invoice_id=first_invoice_id,
-        invoiced_at=now,
-        attempt_count=1,
+    first = _add_installment(
+        plan, 1, first_amount, stripe_invoice_id=first_invoice_id, invoiced_at=now, attempt_count=1
     )
-    db.session.add(first)
     _mark_paid(plan, first, paid_at=now, amount=first_amount, actor=actor, event_id=event_id)
     return plan
 
@@ -170,8 +174,8 @@ def _mark_paid(
     db.session.flush()
     plan.paid_count += 1
     plan.amount_paid += amount
-    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
-    if enrollment is not None and enrollment.payment_session_id == plan.payment_session_id:
+    enrollment = _enrollment_paid_by(plan)
+    if enrollment is not None:
         enrollment.amount_paid = plan.amount_paid
     if plan.paid_count >= plan.installment_count or plan.amount_paid >= plan.total_amount:
         _paid_in_full(plan, enrollment, actor=actor, event_id=event_id)
@@ -179,9 +183,13 @@ def _mark_paid(
         _back_in_good_standing(plan, enrollment, actor=actor, event_id=event_id)
 
 
+def _enrollment_of(plan: InstallmentPlan) -> Enrollment | None:
+    return db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+
+
 def _enrollment_paid_by(plan: InstallmentPlan) -> Enrollment | None:
     """The plan's enrollment when the plan pays for it (not access the learner had from another payment)."""
-    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    enrollment = _enrollment_of(plan)
     return enrollment if enrollment is not None and enrollment.payment_session_id == plan.payment_session_id else None
 
 
@@ -212,7 +220,7 @@ def _paid_in_full(plan: InstallmentPlan, enrollment: Enrollment | None, *, actor
         amount_paid=plan.amount_paid,
         installments_paid=plan.paid_count,
     )
-    if enrollment is None or enrollment.payment_session_id != plan.payment_session_id:
+    if enrollment is None:
         return
     # A refund already made keeps its payment status (PARTIALLY_REFUNDED says more than PAID).
     paying = enrollment.payment_status in (PaymentStatus.INSTALLMENTS, PaymentStatus.PAST_DUE)
@@ -242,7 +250,7 @@ def _back_in_good_standing(
     plan.past_due_since = None
     plan.paused_at = None
     move_plan(plan, PlanStatus.ACTIVE, action="installment_plan.resumed", actor=actor, event_id=event_id)
-    if enrollment is None or enrollment.payment_session_id != plan.payment_session_id:
+    if enrollment is None:
         return
     move_enrollment(
         enrollment,
@@ -306,14 +314,15 @@ def _new_installment(
 ) -> Installment | None:
     """The row of an invoice seen for the first time (None: more invoices than the plan has)."""
     if invoice.billing_reason == "subscription_create":
+        first = db.session.scalar(
+            sa.select(Installment).where(Installment.plan_id == plan.id, Installment.sequence == 1)
+        )
+        if first is not None:  # recorded with the checkout, perhaps before its invoice id was known
+            first.stripe_invoice_id = first.stripe_invoice_id or invoice.id
+            return first
         sequence = 1
     else:
-        taken = db.session.scalar(sa.select(sa.func.max(Installment.sequence)).where(Installment.plan_id == plan.id))
-        sequence = (taken or 1) + 1
-    first = db.session.scalar(sa.select(Installment).where(Installment.plan_id == plan.id, Installment.sequence == 1))
-    if sequence == 1 and first is not None:
-        first.stripe_invoice_id = first.stripe_invoice_id or invoice.id
-        return first
+        sequence = max(_next_sequence(plan.id), 2)
     if sequence > plan.installment_count:
         # Never expected: the schedule ends the subscription after the last installment.
         _note(
@@ -327,17 +336,14 @@ def _new_installment(
         )
         log.error("invoice beyond the installment plan", extra={"fields": {"plan_id": plan.id, "invoice": invoice.id}})
         return None
-    installment = Installment(
-        id=new_id(),
-        plan_id=plan.id,
-        sequence=sequence,
-        amount=plan.amount_of(sequence),
-        currency=plan.currency,
+    installment = _add_installment(
+        plan,
+        sequence,
+        plan.amount_of(sequence),
         stripe_invoice_id=invoice.id,
         payment_intent_id=invoice.payment_intent_id,
         invoiced_at=at(invoice.created),
     )
-    db.session.add(installment)
     move_installment(
         installment, InstallmentStatus.OPEN, plan=plan, action="installment.invoiced", actor=actor, event_id=event_id
     )
@@ -436,8 +442,8 @@ def end_plan(
         installments_paid=plan.paid_count,
         keep_access=keep_access,
     )
-    enrollment = db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
-    if enrollment is None or enrollment.payment_session_id != plan.payment_session_id:
+    enrollment = _enrollment_paid_by(plan)
+    if enrollment is None:
         return True
     if keep_access:
         move_enrollment(
@@ -494,7 +500,7 @@ def settle_payoff(
             paid=session.final_amount,
             note="the plan was already settled; refund this payment",
         )
-        return db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+        return _enrollment_of(plan)
     for row in installments_of(plan.id):
         if row.status == InstallmentStatus.OPEN:
             move_installment(
@@ -506,19 +512,15 @@ def settle_payoff(
                 event_id=event_id,
                 reason="balance_paid",
             )
-    taken = db.session.scalar(sa.select(sa.func.max(Installment.sequence)).where(Installment.plan_id == plan.id))
-    row = Installment(
-        id=new_id(),
-        plan_id=plan.id,
-        sequence=(taken or 0) + 1,
-        amount=remaining,
-        currency=plan.currency,
+    row = _add_installment(
+        plan,
+        _next_sequence(plan.id),
+        remaining,
         payment_intent_id=payment_intent_id,
         payment_session_id=session.id,
         invoiced_at=utcnow(),
         attempt_count=1,
     )
-    db.session.add(row)
     plan.schedule_ready = False  # the subscription must now be cancelled, whatever its schedule says
     if session.final_amount != remaining:
         _note(
@@ -531,4 +533,4 @@ def settle_payoff(
             remaining=remaining,
         )
     _mark_paid(plan, row, paid_at=utcnow(), amount=session.final_amount, actor=actor, event_id=event_id)
-    return db.session.get(Enrollment, plan.enrollment_id) if plan.enrollment_id else None
+    return _enrollment_of(plan)

@@ -98,17 +98,18 @@ def _record(
     stripe_now: datetime | None,
 ) -> list[str]:
     lines: list[str] = []
+    now = _now(invoices, stripe_now)
     with unit_of_work():
         plan = lock_plan(plan_id)
         if plan is None:
             return lines
         for invoice in invoices:
-            outcome = apply_invoice(plan, invoice, actor=actor, event_id=event_id, now=_now(invoices, stripe_now))
+            outcome = apply_invoice(plan, invoice, actor=actor, event_id=event_id, now=now)
             if outcome in ("paid", "failed", "void", "beyond_plan"):
                 lines.append(f"plan {plan.id}: invoice {invoice.id} {outcome}")
         if follow_subscription(plan, subscription, actor=actor, event_id=event_id):
             lines.append(f"plan {plan.id}: ended ({subscription.status})")
-        if pause_if_overdue(plan, now=_now(invoices, stripe_now), actor=actor, event_id=event_id):
+        if pause_if_overdue(plan, now=now, actor=actor, event_id=event_id):
             lines.append(f"plan {plan.id}: paused")
     return lines
 
@@ -137,7 +138,7 @@ def ensure_schedule(plan_id: str, *, subscription: Subscription | None = None) -
                 gateway.set_default_payment_method(plan.stripe_customer_id, subscription.default_payment_method_id)
             gateway.use_customer_default_card(subscription.id)
         schedule_id = gateway.schedule_subscription_end(
-            subscription.id, months=plan.installment_count, idempotency_key=f"plan-schedule-{plan.id}"
+            subscription, months=plan.installment_count, idempotency_key=f"plan-schedule-{plan.id}"
         )
     except GatewayError as exc:
         log.warning("installment schedule not set yet", extra={"fields": {"plan_id": plan_id, "error": str(exc)}})
