@@ -202,6 +202,10 @@ def test_another_learners_plan_is_not_found(app, client, auth):
     auth.sign_in("learner_owner")
     buy_plan(app, client)
     plan = the_plan(app)
+    for bad in ("", "garbage", "cs_test_" + "x" * 300, "<script>"):
+        response = client.get(f"/account/plans/{plan.id}/card", query_string={"setup_session_id": bad})
+        assert response.status_code in (303, 404), (bad, response.status_code)
+    assert client.get("/account/plans/" + "z" * 500).status_code == 404
     auth.sign_in("learner_other")
     assert client.get(f"/account/plans/{plan.id}").status_code == 404
     assert client.post(f"/account/plans/{plan.id}/payoff").status_code == 404

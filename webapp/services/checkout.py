@@ -38,7 +38,14 @@ from webapp.services.confirmation import provider_failure as gateway_failure
 from webapp.services.coupons import assess_coupon
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.fulfillment import enroll_without_payment
-from webapp.services.pricing import InstallmentSplit, PriceBreakdown, PricingError, price_breakdown, split_installments
+from webapp.services.pricing import (
+    InstallmentSplit,
+    PriceBreakdown,
+    PricingError,
+    price_breakdown,
+    split_if_possible,
+    split_installments,
+)
 from webapp.services.transactions import unit_of_work
 from webapp.services.transitions import move_payment_session
 from webapp.speedups import DirectSelect
@@ -110,10 +117,8 @@ def plan_split(course: Course | CourseOffer, breakdown: PriceBreakdown) -> Insta
 
 
 def installment_split(course: Course | CourseOffer, breakdown: PriceBreakdown) -> InstallmentSplit | None:
-    try:
-        return plan_split(course, breakdown)
-    except PricingError:
-        return None
+    """`plan_split`, or None where the total can't be split (an installment below Stripe's minimum)."""
+    return split_if_possible(breakdown.total, course.installments, course.currency) if course.installments else None
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,18 @@ from webapp.models import Course
 from webapp.services import audit
 from webapp.services.errors import NotFound, ValidationFailed
 from webapp.services.money import format_money, is_supported, minimum_charge
-from webapp.services.pricing import InstallmentSplit, InstallmentTooSmall, split_installments
+from webapp.services.pricing import (
+    MAX_INSTALLMENTS,
+    MIN_INSTALLMENTS,
+    InstallmentSplit,
+    InstallmentTooSmall,
+    split_if_possible,
+    split_installments,
+)
 from webapp.services.transactions import unit_of_work
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
-#: A course may be offered in 2 to 12 monthly installments (the column's check constraint).
-MIN_INSTALLMENTS = 2
-MAX_INSTALLMENTS = 12
 
 
 def create_course(
@@ -118,25 +122,18 @@ def get_course(course_id: str) -> Course:
 def offered_split(course: Course) -> InstallmentSplit | None:
     """The split of the course's full price over the installments it offers (None: not offered,
     or no longer possible at its price)."""
-    if not course.installments or not course.price:
+    if not course.installments:
         return None
-    try:
-        return split_installments(course.price, course.installments, course.currency)
-    except InstallmentTooSmall:
-        return None
+    return split_if_possible(course.price, course.installments, course.currency)
 
 
 def installment_choices(course: Course) -> list[tuple[int, InstallmentSplit | None]]:
     """Each count a course may be offered in (2–12) with the split of its price, or None
     where an installment would fall below Stripe's minimum charge (or the course is free)."""
-    choices: list[tuple[int, InstallmentSplit | None]] = []
-    for count in range(MIN_INSTALLMENTS, MAX_INSTALLMENTS + 1):
-        try:
-            split = split_installments(course.price, count, course.currency) if course.price else None
-        except InstallmentTooSmall:
-            split = None
-        choices.append((count, split))
-    return choices
+    return [
+        (count, split_if_possible(course.price, count, course.currency))
+        for count in range(MIN_INSTALLMENTS, MAX_INSTALLMENTS + 1)
+    ]
 
 
 def find_course(slug_or_id: str) -> Course:

@@ -301,6 +301,16 @@ def split_installments(total: int, count: int, currency: str) -> InstallmentSpli
     )
 
 
+def split_if_possible(total: int, count: int, currency: str) -> InstallmentSplit | None:
+    """`split_installments`, or None where an installment would be below Stripe's minimum (or nothing is owed)."""
+    if total == 0:
+        return None
+    try:
+        return split_installments(total, count, currency)
+    except InstallmentTooSmall:
+        return None
+
+
 def session_split(session) -> InstallmentSplit | None:
     """The installments a payment session pays the first of (its `plan` is "installments"), else None.
 
